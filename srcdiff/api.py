@@ -1,0 +1,310 @@
+"""The public face of srcdiff: ``grad``, ``value_and_grad``, ``source``,
+``graph`` and ``check_grad``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from typing import Any, Callable, Sequence, Union
+
+import numpy as np
+
+from .compiler import driver
+from .compiler.activity import analyze
+from .compiler.graph import Graph
+from .errors import SrcdiffError
+
+Wrt = Union[int, str, Sequence[Union[int, str]]]
+
+_LOCK = threading.RLock()
+# (code, globals id, closure ids, wrt, kinds) -> Compiled; a function redefined
+# with the same name has a new code object, so it is never served a stale adjoint
+_CACHE: dict[tuple, driver.Compiled] = {}
+
+
+def _kind(v: Any) -> str:
+    t = type(v)
+    if t is np.ndarray:
+        k = v.dtype.kind
+        if k == "f" and v.ndim:
+            return "farray"
+        if k in "fc":
+            return "array0" if v.ndim == 0 else "carray"
+        return "intarray"
+    if t is float or isinstance(v, np.floating):
+        return "float"
+    if t is bool or isinstance(v, np.bool_):
+        return "bool"
+    if t is int or isinstance(v, np.integer):
+        return "int"
+    if t is tuple:
+        return "tuple"
+    if t is list:
+        return "list"
+    if t is dict:
+        return "dict"
+    if t is complex:
+        return "complex"
+    return t.__name__
+
+
+def _check_leaves(name: str, v: Any, fname: str) -> None:
+    k = _kind(v)
+    if k in ("tuple", "list"):
+        for x in v:
+            _check_leaves(name, x, fname)
+        return
+    if k == "dict":
+        for x in v.values():
+            _check_leaves(name, x, fname)
+        return
+    if k in ("int", "bool", "intarray"):
+        what = {"int": "an int", "bool": "a bool", "intarray": f"an array of dtype {v.dtype}"}[k]
+        raise SrcdiffError(
+            f"cannot differentiate {fname} with respect to {name!r}: it is {what}",
+            hint="pass a float (e.g. 2.0 instead of 2) or a float array (x.astype(float)), "
+            "or leave this argument out of wrt",
+        )
+
+
+class GradientFunction:
+    """What ``grad`` and ``value_and_grad`` return: call it like ``f``."""
+
+    def __init__(self, fn: Callable, wrt: Wrt, with_value: bool) -> None:
+        if not callable(fn):
+            raise SrcdiffError(f"grad() needs a function, got {type(fn).__name__}")
+        self.fn = fn
+        self.with_value = with_value
+        self._sig = self._signature(fn)
+        self.params = [p.name for p in self._sig.parameters.values()
+                       if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        self.single = not isinstance(wrt, (tuple, list))
+        items = [wrt] if self.single else list(wrt)
+        if not items:
+            raise SrcdiffError("wrt is empty: name at least one argument to differentiate with respect to")
+        self.wrt: list[str] = [self._param_name(w) for w in items]
+        self._positions = [self.params.index(w) for w in self.wrt]
+        self._compiled: dict[tuple, driver.Compiled] = {}
+        self.last: driver.Compiled | None = None
+        functools.update_wrapper(self, fn)
+        self.__srcdiff_wrapped__ = fn
+
+    @staticmethod
+    def _signature(fn: Callable) -> inspect.Signature:
+        try:
+            return inspect.signature(fn)
+        except (TypeError, ValueError):
+            raise SrcdiffError(f"cannot read the signature of {fn!r}",
+                               hint="srcdiff differentiates plain Python functions") from None
+
+    def _param_name(self, w: Any) -> str:
+        name = getattr(self.fn, "__qualname__", "the function")
+        if isinstance(w, bool) or not isinstance(w, (int, str)):
+            raise SrcdiffError(f"wrt must be an int position, a parameter name, or a tuple of those; got {w!r}")
+        if isinstance(w, int):
+            if not -len(self.params) <= w < len(self.params):
+                raise SrcdiffError(f"wrt={w} is out of range: {name} has {len(self.params)} parameters "
+                                   f"({', '.join(self.params)})")
+            return self.params[w]
+        if w not in self.params:
+            raise SrcdiffError(f"wrt={w!r} is not a parameter of {name}; its parameters are "
+                               f"{', '.join(self.params) or 'none'}",
+                               hint="pass the name of one of the parameters, or its position")
+        return w
+
+    def _wrt_values(self, args: tuple, kwargs: dict) -> list[Any]:
+        out = []
+        for name, pos in zip(self.wrt, self._positions):
+            if pos < len(args):
+                out.append(args[pos])
+            elif name in kwargs:
+                out.append(kwargs[name])
+            else:
+                p = self._sig.parameters[name]
+                if p.default is inspect.Parameter.empty:
+                    raise SrcdiffError(f"missing argument {name!r} in the call of the gradient of "
+                                       f"{self.fn.__qualname__}")
+                out.append(p.default)
+        return out
+
+    def compiled_for(self, args: tuple, kwargs: dict) -> driver.Compiled:
+        values = self._wrt_values(args, kwargs)
+        key = tuple(_kind(v) for v in values)
+        c = self._compiled.get(key)
+        if c is not None:
+            for g, n, obj in c.deps:
+                if g.get(n) is not obj:
+                    break
+            else:
+                return c
+        for name, v in zip(self.wrt, values):
+            _check_leaves(name, v, self.fn.__qualname__)
+        kinds = dict(zip(self.wrt, key))
+        c = compile_cached(self.fn, self.wrt, kinds)
+        self._compiled[key] = c
+        self.last = c
+        return c
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        c = self.compiled_for(args, kwargs)
+        value, grads = c.fn(*args, **kwargs)
+        if self.single:
+            grads = grads[0]
+        return (value, grads) if self.with_value else grads
+
+    @property
+    def source(self) -> str:
+        if self.last is None:
+            self.last = compile_cached(self.fn, self.wrt, {})
+        return self.last.source
+
+    def __repr__(self) -> str:
+        kind = "value_and_grad" if self.with_value else "grad"
+        return f"<srcdiff {kind} of {self.fn.__qualname__} wrt {', '.join(self.wrt)}>"
+
+
+def _closure_key(fn: Callable) -> tuple:
+    cells = getattr(fn, "__closure__", None) or ()
+    out = []
+    for c in cells:
+        try:
+            out.append(id(c.cell_contents))
+        except ValueError:
+            out.append(None)
+    return tuple(out)
+
+
+def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str]) -> driver.Compiled:
+    code = getattr(fn, "__code__", None)
+    key = (code, id(getattr(fn, "__globals__", None)), _closure_key(fn), tuple(wrt),
+           tuple(sorted(kinds.items())))
+    with _LOCK:
+        c = _CACHE.get(key)
+        if c is not None and all(g.get(n) is obj for g, n, obj in c.deps):
+            return c
+        c = driver.compile_adjoint(fn, wrt, kinds)
+        _CACHE[key] = c
+        return c
+
+
+def _decorator(fn: Callable | None, wrt: Wrt, with_value: bool):
+    if fn is None:
+        return lambda f: GradientFunction(f, wrt, with_value)
+    if isinstance(fn, (int, str, tuple, list)) and not callable(fn):
+        raise SrcdiffError("pass wrt by keyword: grad(f, wrt=...) or @grad(wrt=...)")
+    return GradientFunction(fn, wrt, with_value)
+
+
+def grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:
+    """The gradient of scalar-valued ``fn``.
+
+    ``wrt`` is a parameter position, a parameter name, or a tuple of those: an
+    int or str gives one gradient, a tuple a tuple of gradients in that order.
+    Each gradient mirrors its argument (float -> float, array -> array of the
+    same shape, tuple/list/dict -> the same container).  Usable as
+    ``@grad`` and ``@grad(wrt="w")``.
+    """
+    return _decorator(fn, wrt, with_value=False)
+
+
+def value_and_grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:
+    """Like :func:`grad`, but the function returns ``(fn(...), gradient)``
+    from a single forward pass."""
+    return _decorator(fn, wrt, with_value=True)
+
+
+def source(g: Any) -> str:
+    """The generated Python source of gradient function ``g``: its adjoint,
+    followed by the adjoints of any helpers it calls."""
+    if isinstance(g, GradientFunction):
+        return g.source
+    raise SrcdiffError(f"source() needs a function made by srcdiff.grad or value_and_grad, got {g!r}")
+
+
+def graph(fn: Callable, wrt: Wrt | None = None) -> Graph:
+    """The SSA computation graph of ``fn`` after normalization.  Values that
+    carry gradients (for ``wrt``, all parameters by default) are marked ``*``."""
+    f = driver.front(getattr(fn, "__srcdiff_wrapped__", fn))
+    if wrt is None:
+        names = list(f.params)
+    else:
+        items = [wrt] if not isinstance(wrt, (tuple, list)) else list(wrt)
+        names = [f.params[w] if isinstance(w, int) else w for w in items]
+    return Graph(f, analyze(f, names))
+
+
+def check_grad(fn: Callable, *args: Any, wrt: Wrt = 0, eps: float = 1e-6, **kwargs: Any) -> dict[str, float]:
+    """Compare srcdiff's gradient with central finite differences.
+
+    Returns ``{parameter: worst relative error}``; values around 1e-7 or
+    smaller mean agreement in float64.  Each relative error is
+    ``|analytic - numeric| / max(1, |analytic|, |numeric|)`` per component.
+    """
+    g = grad(fn, wrt=wrt)
+    grads = g(*args, **kwargs)
+    if g.single:
+        grads = (grads,)
+    out: dict[str, float] = {}
+    params = g.wrt
+    for name, pos, analytic in zip(params, g._positions, grads):
+        args_l = list(args)
+        kw = dict(kwargs)
+        if pos < len(args_l):
+            base = args_l[pos]
+        else:
+            base = kw[name]
+        leaves, rebuild = _flatten(base)
+        a_leaves, _ = _flatten(analytic)
+        worst = 0.0
+        for li, (leaf, a_leaf) in enumerate(zip(leaves, a_leaves)):
+            arr = np.array(leaf, dtype=float)
+            a_arr = np.asarray(a_leaf, dtype=float)
+            for idx in np.ndindex(arr.shape):
+                vals = []
+                for sign in (1, -1):
+                    pert = arr.copy()
+                    pert[idx] += sign * eps
+                    new_leaves = list(leaves)
+                    new_leaves[li] = pert if np.ndim(leaf) else float(pert)
+                    value = rebuild(new_leaves)
+                    if pos < len(args_l):
+                        args_l[pos] = value
+                    else:
+                        kw[name] = value
+                    vals.append(float(np.asarray(fn(*args_l, **kw))))
+                numeric = (vals[0] - vals[1]) / (2 * eps)
+                a = float(a_arr[idx])
+                err = abs(a - numeric) / max(1.0, abs(a), abs(numeric))
+                worst = max(worst, err)
+        out[name] = worst
+    return out
+
+
+def _flatten(v: Any):
+    if isinstance(v, (tuple, list)):
+        parts = [_flatten(x) for x in v]
+        leaves = [leaf for p in parts for leaf in p[0]]
+
+        def rebuild(ls, parts=parts, t=type(v)):
+            out, i = [], 0
+            for p in parts:
+                n = len(p[0])
+                out.append(p[1](ls[i:i + n]))
+                i += n
+            return t(out)
+        return leaves, rebuild
+    if isinstance(v, dict):
+        keys = list(v)
+        parts = [_flatten(v[k]) for k in keys]
+        leaves = [leaf for p in parts for leaf in p[0]]
+
+        def rebuild_d(ls, parts=parts, keys=keys):
+            out, i = {}, 0
+            for k, p in zip(keys, parts):
+                n = len(p[0])
+                out[k] = p[1](ls[i:i + n])
+                i += n
+            return out
+        return leaves, rebuild_d
+    return [v], lambda ls: ls[0]

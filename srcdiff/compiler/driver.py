@@ -1,0 +1,199 @@
+"""Drive the pipeline for one gradient: the user's function and every helper
+it calls, specialized for the arguments that carry gradients."""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import runtime
+from ..errors import SrcdiffError
+from . import emit, ir
+from .activity import analyze
+from .frontend import MISSING, parse_function
+from .graph import Resolver
+from .normalize import normalize
+from .reverse import Context, HelperSpec, Reverse
+
+MAX_HELPER_DEPTH = 50
+
+
+@dataclass
+class Compiled:
+    """A compiled adjoint: the callable, its readable source, and the global
+    bindings it depends on (rechecked so a redefined helper is never stale)."""
+
+    fn: Any
+    source: str
+    deps: list[tuple[dict, str, Any]] = field(default_factory=list)
+    name: str = ""
+
+
+def front(fn: Any) -> ir.Function:
+    src = parse_function(fn)
+    f = normalize(src)
+    Resolver(f).run()
+    return f
+
+
+def _module_name(f: ir.Function, preferred: str, obj: Any, taken: set[str]) -> str:
+    """A name for ``obj`` (numpy, math, runtime) in generated code: the
+    user's own name when it means the same object, else one that is free."""
+    local = _local_names(f)
+    if preferred not in local:
+        if preferred not in taken or f.source.resolve_global(preferred) is obj:
+            return preferred
+    i = 1
+    while f"{preferred}_{i}" in taken:
+        i += 1
+    return f"{preferred}_{i}"
+
+
+def _local_names(f: ir.Function) -> set[str]:
+    out = set(f.params)
+    for s in ir.walk(f.body):
+        if isinstance(s, ir.Assign):
+            out.add(s.target)
+        elif isinstance(s, ir.Unpack):
+            out.update(s.targets)
+        elif isinstance(s, ir.For):
+            out.add(s.target)
+    return out
+
+
+class Unit:
+    """Everything generated for one gradient: grouped by the module globals
+    each function must see."""
+
+    def __init__(self) -> None:
+        self.groups: dict[int, dict] = {}  # id(globals) -> {"globals", "defs", "inject", "names"}
+        self.specs: dict[tuple, HelperSpec] = {}
+        self.taken: set[str] = set()
+        self.order: list[int] = []
+        self.deps: list[tuple[dict, str, Any]] = []
+        self.depth = 0
+
+    def group(self, globals_: dict) -> dict:
+        g = self.groups.get(id(globals_))
+        if g is None:
+            g = {"globals": globals_, "defs": [], "inject": {}, "names": []}
+            self.groups[id(globals_)] = g
+            self.order.append(id(globals_))
+        return g
+
+    def context(self, f: ir.Function, kinds: dict[str, str]) -> Context:
+        taken = f.names | self.taken
+        npn = _module_name(f, "np", np, taken)
+        mn = _module_name(f, "math", math, taken)
+        rtn = _module_name(f, "rt", runtime, taken)
+        f.names.update({npn, mn, rtn})
+        inject = {npn: np, mn: math, rtn: runtime}
+        return Context(np=npn, math=mn, rt=rtn, inject=inject, helper_spec=self.helper_spec, kinds=kinds)
+
+    def record_deps(self, f: ir.Function) -> None:
+        """Remember the global names through which helpers were reached."""
+        src = f.source
+        for s in ir.walk(f.body):
+            if isinstance(s, ir.Assign) and s.op is not None and s.op.kind == "helper":
+                fn_expr = s.value.func
+                root = fn_expr
+                while isinstance(root, ast.Attribute):
+                    root = root.value
+                if isinstance(root, ast.Name) and isinstance(fn_expr, ast.Name):
+                    if root.id in src.globals:
+                        self.deps.append((src.globals, root.id, src.globals[root.id]))
+
+    def helper_spec(self, fn: Any, varied: list[str], stmt: Any) -> HelperSpec:
+        key = (fn, tuple(varied))
+        spec = self.specs.get(key)
+        if spec is not None:
+            return spec
+        self.depth += 1
+        if self.depth > MAX_HELPER_DEPTH:
+            raise SrcdiffError(f"helpers nested more than {MAX_HELPER_DEPTH} deep (at {fn.__qualname__})")
+        try:
+            f = front(fn)
+            base = fn.__name__ if fn.__name__.isidentifier() else "helper"
+            fwd = self.fresh_global(f"{base}_fwd", f.names)
+            bwd = self.fresh_global(f"{base}_bwd", f.names)
+            res = f.result
+            container = False
+            if isinstance(res, ast.Name):
+                for s in ir.walk(f.body):
+                    if isinstance(s, ir.Assign) and s.target == res.id and s.op is not None and \
+                            s.op.kind in ("tuple", "list", "dict"):
+                        container = True
+            spec = HelperSpec(fn=fn, fwd=fwd, bwd=bwd, varied=list(varied), params=list(f.params),
+                              returns_container=container)
+            self.specs[key] = spec
+            self.record_deps(f)
+            act = analyze(f, list(varied))
+            ctx = self.context(f, {})
+            rev = Reverse(f, act, ctx, list(varied), mode="helper")
+            rev.spec = spec
+            defs = rev.build()
+            grp = self.group(f.source.globals)
+            grp["defs"].extend(defs)
+            grp["inject"].update(ctx.inject)
+            grp["names"] += [fwd, bwd]
+            return spec
+        finally:
+            self.depth -= 1
+
+    def fresh_global(self, base: str, local_names: set[str]) -> str:
+        name = base
+        i = 1
+        while name in self.taken or name in local_names:
+            name = f"{base}_{i}"
+            i += 1
+        self.taken.add(name)
+        return name
+
+    def link(self, label: str) -> tuple[dict[str, Any], str]:
+        """Compile every group; bind the generated functions to each other."""
+        all_names = [n for gid in self.order for n in self.groups[gid]["names"]]
+        built: dict[str, Any] = {}
+        sources = []
+        for gid in self.order:
+            grp = self.groups[gid]
+            text = emit.render(grp["defs"])
+            sources.append(text)
+            inject = dict(grp["inject"])
+            for n in all_names:
+                if n not in grp["names"]:
+                    inject.setdefault(n, None)
+            fns = emit.build(text, grp["names"], inject, grp["globals"], label)
+            built.update(fns)
+        for fn in built.values():
+            for n in all_names:
+                if n in fn.__code__.co_freevars and n in built:
+                    emit.set_free_var(fn, n, built[n])
+        return built, "\n\n".join(sources)
+
+
+def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str]) -> Compiled:
+    """Generate, compile and link the adjoint of ``fn`` w.r.t. the parameters
+    ``wrt``.  The result's ``fn`` returns ``(value, (grad, ...))``."""
+    unit = Unit()
+    f = front(fn)
+    unit.taken |= f.names
+    act = analyze(f, wrt)
+    base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
+    gen_name = unit.fresh_global(f"{base}_grad", f.names)
+    ctx = unit.context(f, kinds)
+    unit.record_deps(f)
+    rev = Reverse(f, act, ctx, wrt, mode="main", gen_name=gen_name)
+    fdef = rev.build()
+    grp = unit.group(f.source.globals)
+    # the main function first, then helpers
+    grp["defs"].insert(0, fdef)
+    grp["names"].insert(0, gen_name)
+    grp["inject"].update(ctx.inject)
+    unit.order.remove(id(f.source.globals))
+    unit.order.insert(0, id(f.source.globals))
+    built, source = unit.link(getattr(fn, "__qualname__", base))
+    return Compiled(fn=built[gen_name], source=source, deps=unit.deps, name=gen_name)

@@ -1,0 +1,130 @@
+"""The intermediate representation: A-normal form with structured regions.
+
+After ``normalize`` a function is a tree of blocks.  Each ``Assign`` performs
+one operation whose operands are atoms (names or constants), so every value
+has a name and every statement a derivative rule.  Control flow stays
+structured: ``If``, ``For`` (always over a ``range``) and ``While`` regions.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+
+@dataclass
+class Op:
+    """What an ``Assign`` computes, resolved at compile time."""
+
+    kind: str  # copy | const | rule | helper | nondiff | tuple | list | dict | opaque | inline
+    rule: Any = None  # registry.Rule for kind == "rule"
+    callee: Any = None  # the called object (rule/helper/nondiff calls)
+    name: str = ""  # how to show the operation: "np.tanh", "+", "getitem"
+    # param name -> operand expression (atom or static ast) for rule ops
+    bound: dict[str, ast.expr] = field(default_factory=dict)
+    static: dict[str, Any] = field(default_factory=dict)
+    varargs: dict[str, list[ast.expr]] = field(default_factory=dict)
+    args: list[ast.expr] = field(default_factory=list)  # helper ops: positional operands
+    operands: list[ast.expr] = field(default_factory=list)  # every atom read
+
+
+@dataclass
+class Assign:
+    target: str
+    value: ast.expr
+    line: int
+    op: Op | None = None
+    counter: bool = False  # loop-counter increment: never saved, no adjoint
+
+
+@dataclass
+class Unpack:
+    targets: list[str]
+    value: str
+    line: int
+
+
+@dataclass
+class Append:
+    """``lst.append(value)`` on a list the function created."""
+
+    lst: str
+    value: ast.expr
+    line: int
+
+
+@dataclass
+class Expr:
+    """A statement evaluated for its side effect only (``print``, ``assert``)."""
+
+    node: ast.stmt
+    line: int
+
+
+@dataclass
+class If:
+    test: ast.expr  # a Name or Constant
+    body: list
+    orelse: list
+    line: int
+
+
+@dataclass
+class For:
+    target: str
+    range_args: list[ast.expr]
+    body: list
+    line: int
+    counter: str | None = None  # set when the loop may break
+    header: str = ""
+
+
+@dataclass
+class While:
+    test: ast.expr
+    body: list
+    line: int
+    counter: str = ""
+    header: str = ""
+
+
+@dataclass
+class BreakIf:
+    flag: str
+    line: int
+
+
+@dataclass
+class Return:
+    value: ast.expr
+    line: int
+
+
+Stmt = Union[Assign, Unpack, Append, Expr, If, For, While, BreakIf, Return]
+
+
+@dataclass
+class Function:
+    name: str
+    params: list[str]
+    defaults: dict[str, Any]
+    body: list
+    result: ast.expr | None  # the returned atom
+    source: Any  # frontend.Source
+    names: set[str]  # every name the generated code must not reuse
+
+
+def walk(stmts: list):
+    """Every statement, depth first, in program order."""
+    for s in stmts:
+        yield s
+        if isinstance(s, If):
+            yield from walk(s.body)
+            yield from walk(s.orelse)
+        elif isinstance(s, (For, While)):
+            yield from walk(s.body)
+
+
+def names_in(expr: ast.AST) -> list[str]:
+    return [n.id for n in ast.walk(expr) if isinstance(n, ast.Name)]

@@ -1,0 +1,823 @@
+"""Normalize: lower a parsed function to A-normal form (one operation per
+statement, see ``ir``).
+
+Along the way it
+* names every intermediate value (``t1``, ``t2`` ... never a user's name),
+* gives a straight-line reassignment a new name (``h`` then ``h_1``), so
+  straight-line code needs no saved values,
+* rewrites early ``return``, ``break`` and ``continue`` into structured code,
+  and every ``for`` loop into a loop over a ``range``,
+* inlines calls of local lambdas,
+* rejects unsupported constructs with a ``SrcdiffError`` at the user's line.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from typing import Any
+
+from . import ir
+from .frontend import MISSING, Source, static_value
+
+UNSUPPORTED_STMTS = {
+    ast.Try: ("try/except", "move the error handling outside the function you differentiate"),
+    ast.With: ("with", "move the with-block outside the function you differentiate"),
+    ast.Global: ("global", "pass the value as an argument and return the new value"),
+    ast.Nonlocal: ("nonlocal", "pass the value as an argument and return the new value"),
+    ast.Delete: ("del", "let the variable go out of use instead of deleting it"),
+    ast.ClassDef: ("a class definition", "define the class at module level"),
+    ast.Import: ("import", "import at module level"),
+    ast.ImportFrom: ("import", "import at module level"),
+    ast.AsyncFor: ("async for", "use a plain for loop"),
+    ast.AsyncWith: ("async with", "move it outside the function"),
+    ast.AsyncFunctionDef: ("async def", "use plain functions"),
+    ast.Raise: ("raise", "check inputs before calling the gradient"),
+}
+if hasattr(ast, "TryStar"):
+    UNSUPPORTED_STMTS[ast.TryStar] = UNSUPPORTED_STMTS[ast.Try]
+if hasattr(ast, "Match"):
+    UNSUPPORTED_STMTS[ast.Match] = ("match", "use if/elif/else")
+
+
+class NameAllocator:
+    """Hands out names that collide with nothing in the user's code."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = set(taken)
+
+    def fresh(self, base: str) -> str:
+        if base not in self.taken:
+            self.taken.add(base)
+            return base
+        i = 1
+        while f"{base}_{i}" in self.taken:
+            i += 1
+        name = f"{base}_{i}"
+        self.taken.add(name)
+        return name
+
+    def numbered(self, base: str) -> str:
+        i = 1
+        while f"{base}{i}" in self.taken:
+            i += 1
+        name = f"{base}{i}"
+        self.taken.add(name)
+        return name
+
+
+def _const(v: Any) -> ast.Constant:
+    return ast.Constant(value=v)
+
+
+def _name(n: str) -> ast.Name:
+    return ast.Name(id=n, ctx=ast.Load())
+
+
+def _store(n: str) -> ast.Name:
+    return ast.Name(id=n, ctx=ast.Store())
+
+
+def _jumps(stmts: list[ast.stmt], kinds: tuple) -> bool:
+    """Does this block always end in one of ``kinds`` (break/continue/return)?"""
+    if not stmts:
+        return False
+    last = stmts[-1]
+    if isinstance(last, kinds):
+        return True
+    if isinstance(last, ast.If):
+        return _jumps(last.body, kinds) and _jumps(last.orelse, kinds)
+    return False
+
+
+def _contains(stmts: list[ast.stmt], kinds: tuple, into_loops: bool) -> bool:
+    for s in stmts:
+        if isinstance(s, kinds):
+            return True
+        if isinstance(s, ast.If):
+            if _contains(s.body, kinds, into_loops) or _contains(s.orelse, kinds, into_loops):
+                return True
+        elif isinstance(s, (ast.For, ast.While)) and into_loops:
+            if _contains(s.body, kinds, into_loops):
+                return True
+    return False
+
+
+class Normalizer:
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        fn = src.node
+        user_names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
+        user_names |= {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg)}
+        self.user_names = user_names
+        self.alloc = NameAllocator(user_names)
+        self.current: dict[str, str] = {}  # user variable -> name in generated code
+        self.depth = 0
+        self.out: list = []
+        self.line = fn.lineno
+        self.lambdas: dict[str, ast.Lambda] = {}
+        self.locals = self._assigned_names(fn) | {a.arg for a in fn.args.args + fn.args.posonlyargs
+                                                    + fn.args.kwonlyargs}
+        self.int_names: set[str] = set()
+        self.retval: str | None = None
+
+    # -- helpers ----------------------------------------------------------
+    def error(self, message: str, node: Any = None, hint: str | None = None):
+        line = getattr(node, "lineno", None) or self.line
+        return self.src.error(message, lineno=line, hint=hint)
+
+    @staticmethod
+    def _assigned_names(fn: ast.FunctionDef) -> set[str]:
+        out = set()
+        for n in ast.walk(fn):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, (ast.Store, ast.Del)):
+                out.add(n.id)
+        return out
+
+    def emit(self, stmt) -> None:
+        self.out.append(stmt)
+
+    def temp(self) -> str:
+        return self.alloc.numbered("t")
+
+    def bind_target(self, user: str) -> str:
+        """The generated name a new assignment to ``user`` writes."""
+        if user in self.current:
+            if self.depth == 0:
+                new = self.alloc.fresh(user + "_1" if not user[-1].isdigit() else user + "_1")
+                self.current[user] = new
+                return new
+            return self.current[user]
+        self.current[user] = user
+        self.alloc.taken.add(user)
+        return user
+
+    def block(self, stmts: list[ast.stmt]) -> list:
+        saved = self.out
+        self.out = []
+        self.depth += 1
+        try:
+            for s in stmts:
+                self.stmt(s)
+            return self.out
+        finally:
+            self.out = saved
+            self.depth -= 1
+
+    # -- entry ------------------------------------------------------------
+    def run(self) -> ir.Function:
+        fn = self.src.node
+        a = fn.args
+        if a.vararg or a.kwarg:
+            raise self.error("functions with *args or **kwargs cannot be differentiated", fn,
+                             hint="give each input its own parameter")
+        params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+        for p in params:
+            self.current[p] = p
+        defaults: dict[str, Any] = {}
+        pos = a.posonlyargs + a.args
+        for p, d in zip(pos[len(pos) - len(a.defaults):], a.defaults):
+            defaults[p.arg] = d
+        for p, d in zip(a.kwonlyargs, a.kw_defaults):
+            if d is not None:
+                defaults[p.arg] = d
+        body = self.lower_returns(list(fn.body), top=True)
+        for s in body:
+            self.stmt(s)
+        result = None
+        if self.out and isinstance(self.out[-1], ir.Return):
+            result = self.out.pop().value
+        return ir.Function(name=fn.name, params=params, defaults=defaults, body=self.out,
+                           result=result, source=self.src, names=self.alloc.taken)
+
+    # -- early returns ----------------------------------------------------
+    def lower_returns(self, stmts: list[ast.stmt], top: bool = False) -> list[ast.stmt]:
+        """Make every return the last statement of its block, and move loop
+        returns out of loops (through a flag and ``break``)."""
+        out: list[ast.stmt] = []
+        for i, s in enumerate(stmts):
+            if isinstance(s, ast.Return):
+                out.append(s)
+                return out
+            if isinstance(s, ast.If):
+                s = copy.copy(s)
+                s.body = self.lower_returns(s.body)
+                s.orelse = self.lower_returns(s.orelse)
+                rest = stmts[i + 1:]
+                if _contains([s], (ast.Return,), into_loops=False) and rest:
+                    if _jumps(s.body, (ast.Return,)):
+                        s.orelse = self.lower_returns(s.orelse + rest)
+                    elif _jumps(s.orelse, (ast.Return,)):
+                        s.body = self.lower_returns(s.body + rest)
+                    else:
+                        s.body = self.lower_returns(s.body + rest) if not _jumps(s.body, (ast.Return,)) \
+                            else s.body
+                        s.orelse = self.lower_returns(s.orelse + rest) \
+                            if not _jumps(s.orelse, (ast.Return,)) else s.orelse
+                    out.append(s)
+                    return out
+                out.append(s)
+                continue
+            if isinstance(s, (ast.For, ast.While)) and _contains(s.body, (ast.Return,), into_loops=True):
+                if self.retval is None:
+                    self.retval = self.alloc.fresh("result")
+                    self.returned = self.alloc.fresh("returned")
+                    out.append(ast.Assign(targets=[_store(self.returned)], value=_const(False),
+                                          lineno=s.lineno, col_offset=0))
+                    out.append(ast.Assign(targets=[_store(self.retval)], value=_const(None),
+                                          lineno=s.lineno, col_offset=0))
+                s = copy.copy(s)
+                s.body = self._returns_to_breaks(s.body)
+                out.append(s)
+                after = ast.If(test=_name(self.returned),
+                               body=[ast.Return(value=_name(self.retval), lineno=s.lineno, col_offset=0)],
+                               orelse=[], lineno=s.lineno, col_offset=0)
+                rest = stmts[i + 1:]
+                return out + self.lower_returns([after] + rest)
+            out.append(s)
+        return out
+
+    def _returns_to_breaks(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in stmts:
+            if isinstance(s, ast.Return):
+                line = dict(lineno=s.lineno, col_offset=0)
+                val = s.value if s.value is not None else _const(None)
+                out += [ast.Assign(targets=[_store(self.retval)], value=val, **line),
+                        ast.Assign(targets=[_store(self.returned)], value=_const(True), **line),
+                        ast.Break(**line)]
+                return out
+            if isinstance(s, ast.If):
+                s = copy.copy(s)
+                s.body = self._returns_to_breaks(s.body)
+                s.orelse = self._returns_to_breaks(s.orelse)
+            elif isinstance(s, (ast.For, ast.While)) and _contains(s.body, (ast.Return,), True):
+                s = copy.copy(s)
+                s.body = self._returns_to_breaks(s.body)
+                out.append(s)
+                out.append(ast.If(test=_name(self.returned), body=[ast.Break(lineno=s.lineno, col_offset=0)],
+                                  orelse=[], lineno=s.lineno, col_offset=0))
+                continue
+            out.append(s)
+        return out
+
+    # -- break / continue -------------------------------------------------
+    def lower_jumps(self, stmts: list[ast.stmt], flags: dict[str, str]) -> list[ast.stmt]:
+        """Rewrite break/continue of this loop body into structured code."""
+        out: list[ast.stmt] = []
+        for i, s in enumerate(stmts):
+            line = dict(lineno=s.lineno, col_offset=0)
+            if isinstance(s, ast.Continue):
+                if "cont" in flags:
+                    out.append(ast.Assign(targets=[_store(flags["cont"])], value=_const(True), **line))
+                return out
+            if isinstance(s, ast.Break):
+                out.append(ast.Assign(targets=[_store(flags["brk"])], value=_const(True), **line))
+                return out
+            if isinstance(s, ast.If) and _contains([s], (ast.Break, ast.Continue), into_loops=False):
+                s = copy.copy(s)
+                rest = stmts[i + 1:]
+                kinds = (ast.Break, ast.Continue)
+                if _jumps(s.body, kinds) and rest:
+                    s.body = self.lower_jumps(s.body, flags)
+                    s.orelse = self.lower_jumps(s.orelse + rest, flags)
+                    out.append(s)
+                    return out
+                if _jumps(s.orelse, kinds) and rest:
+                    s.orelse = self.lower_jumps(s.orelse, flags)
+                    s.body = self.lower_jumps(s.body + rest, flags)
+                    out.append(s)
+                    return out
+                s.body = self.lower_jumps(s.body, flags)
+                s.orelse = self.lower_jumps(s.orelse, flags)
+                out.append(s)
+                if rest:
+                    # some path jumped: run the rest only when no flag is set
+                    flags.setdefault("cont", self.alloc.fresh("skip"))
+                    test: ast.expr = _name(flags["cont"])
+                    if "brk" in flags:
+                        test = ast.BoolOp(op=ast.Or(), values=[_name(flags["brk"]), test])
+                    out.append(ast.If(test=ast.UnaryOp(op=ast.Not(), operand=test),
+                                      body=self.lower_jumps(rest, flags), orelse=[], **line))
+                return out
+            out.append(s)
+        return out
+
+    # -- statements -------------------------------------------------------
+    def stmt(self, s: ast.stmt) -> None:
+        self.line = getattr(s, "lineno", self.line)
+        for kind, (what, hint) in UNSUPPORTED_STMTS.items():
+            if isinstance(s, kind):
+                raise self.error(f"{what} is not supported in a function srcdiff differentiates", s, hint)
+        if isinstance(s, ast.FunctionDef):
+            raise self.error("nested function definitions are not supported", s,
+                             hint="define the helper at module level (its gradient is generated too), "
+                             "or use a lambda")
+        if isinstance(s, ast.Assign):
+            return self.assign_stmt(s)
+        if isinstance(s, ast.AnnAssign):
+            if s.value is None:
+                return
+            return self.assign_stmt(ast.Assign(targets=[s.target], value=s.value, lineno=s.lineno))
+        if isinstance(s, ast.AugAssign):
+            if not isinstance(s.target, ast.Name):
+                raise self.error("augmented assignment to an element or attribute is not supported", s,
+                                 hint="build a new array instead, e.g. x = x + ... or np.where(...)")
+            value = ast.BinOp(left=_name(s.target.id), op=s.op, right=s.value)
+            return self.assign_stmt(ast.Assign(targets=[_store(s.target.id)], value=value, lineno=s.lineno))
+        if isinstance(s, ast.Return):
+            value = self.atom(s.value) if s.value is not None else _const(None)
+            if self.depth > 0 or self.retval is not None and self.depth > 0:
+                pass
+            return self.emit(ir.Return(value=value, line=s.lineno))
+        if isinstance(s, ast.Expr):
+            return self.expr_stmt(s)
+        if isinstance(s, ast.Pass):
+            return
+        if isinstance(s, ast.If):
+            return self.if_stmt(s)
+        if isinstance(s, ast.For):
+            return self.for_stmt(s)
+        if isinstance(s, ast.While):
+            return self.while_stmt(s)
+        if isinstance(s, ast.Assert):
+            return self.emit(ir.Expr(node=self.rename_expr_stmt(s), line=s.lineno))
+        if isinstance(s, (ast.Break, ast.Continue)):
+            raise self.error(f"{type(s).__name__.lower()} outside a loop", s)
+        raise self.error(f"unsupported statement ({type(s).__name__})", s)
+
+    def rename_expr_stmt(self, s: ast.stmt) -> ast.stmt:
+        s = copy.deepcopy(s)
+        for n in ast.walk(s):
+            if isinstance(n, ast.Name) and n.id in self.current:
+                n.id = self.current[n.id]
+        return s
+
+    def expr_stmt(self, s: ast.Expr) -> None:
+        v = s.value
+        if isinstance(v, ast.Constant):
+            return  # docstring
+        if (isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr == "append"
+                and isinstance(v.func.value, ast.Name) and v.func.value.id in self.current
+                and len(v.args) == 1 and not v.keywords):
+            lst = self.current[v.func.value.id]
+            value = self.atom(v.args[0])
+            return self.emit(ir.Append(lst=lst, value=value, line=s.lineno))
+        if isinstance(v, (ast.Yield, ast.YieldFrom, ast.Await)):
+            raise self.error("generators and coroutines cannot be differentiated", s,
+                             hint="return a value instead of yielding it")
+        if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Name) \
+                and v.func.value.id in self.current and v.func.attr in ("extend", "insert", "pop", "remove",
+                                                                        "sort", "reverse", "update", "clear",
+                                                                        "fill", "resize", "setdefault"):
+            raise self.error(f"in-place .{v.func.attr}() on a variable is not supported", s,
+                             hint="build a new value instead (append is supported)")
+        # evaluated for side effects only (print, logging ...)
+        self.emit(ir.Expr(node=self.rename_expr_stmt(s), line=s.lineno))
+
+    def assign_stmt(self, s: ast.Assign) -> None:
+        value = s.value
+        if isinstance(value, ast.Lambda):
+            if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+                self.lambdas[s.targets[0].id] = value
+                return
+        for t in s.targets:
+            self.check_target(t)
+        if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+            return self.assign_name(s.targets[0].id, value, s.lineno)
+        # several targets or unpacking: compute once into an atom
+        atom = self.atom(value)
+        for t in s.targets:
+            self.assign_target(t, atom, s.lineno)
+
+    def check_target(self, t: ast.expr) -> None:
+        if isinstance(t, ast.Name):
+            return
+        if isinstance(t, (ast.Tuple, ast.List)):
+            for e in t.elts:
+                if isinstance(e, ast.Starred):
+                    raise self.error("starred assignment is not supported", t,
+                                     hint="unpack a fixed number of values, or index the sequence")
+                self.check_target(e)
+            return
+        if isinstance(t, ast.Subscript):
+            raise self.error("assignment to an element (x[...] = ...) is not supported", t,
+                             hint="build the array without mutation: np.where, np.concatenate, "
+                             "or collect rows in a list and np.stack them")
+        if isinstance(t, ast.Attribute):
+            raise self.error("assignment to an attribute is not supported", t,
+                             hint="keep the value in a local variable and return it")
+        raise self.error(f"unsupported assignment target {ast.unparse(t)}", t)
+
+    def assign_target(self, t: ast.expr, atom: ast.expr, line: int) -> None:
+        if isinstance(t, ast.Name):
+            target = self.bind_target(t.id)
+            self.emit(ir.Assign(target=target, value=atom, line=line))
+            return
+        assert isinstance(t, (ast.Tuple, ast.List))
+        if not isinstance(atom, ast.Name):
+            tmp = self.temp()
+            self.emit(ir.Assign(target=tmp, value=atom, line=line))
+            atom = _name(tmp)
+        targets = []
+        nested = []
+        for e in t.elts:
+            if isinstance(e, ast.Name):
+                targets.append(e)
+            else:
+                tmp = self.temp()
+                targets.append(_name(tmp))
+                nested.append((e, tmp))
+        names = [self.bind_target(e.id) if not any(e.id == tmp for _, tmp in nested) else e.id
+                 for e in targets]
+        self.emit(ir.Unpack(targets=names, value=atom.id, line=line))
+        for e, tmp in nested:
+            self.assign_target(e, _name(tmp), line)
+
+    def assign_name(self, user: str, value: ast.expr, line: int) -> None:
+        op = self.flat(value)
+        target = self.bind_target(user)
+        if isinstance(op, ast.Name) and op.id == target:
+            return
+        self.emit(ir.Assign(target=target, value=op, line=line))
+        if isinstance(value, ast.Constant) and isinstance(value.value, int):
+            self.int_names.add(target)
+
+    def if_stmt(self, s: ast.If) -> None:
+        test = self.test_atom(s.test)
+        body = self.block(s.body)
+        orelse = self.block(s.orelse)
+        self.emit(ir.If(test=test, body=body, orelse=orelse, line=s.lineno))
+
+    def test_atom(self, test: ast.expr) -> ast.expr:
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            inner = self.atom(test.operand)
+            return ast.UnaryOp(op=ast.Not(), operand=inner)
+        return self.atom(test)
+
+    def _loop_flags(self, s) -> tuple[list[ast.stmt], dict[str, str]]:
+        flags: dict[str, str] = {}
+        body = list(s.body)
+        if s.orelse:
+            raise self.error(f"{type(s).__name__.lower()} ... else is not supported", s,
+                             hint="use a flag variable set before break instead of the else clause")
+        if _contains(body, (ast.Break,), into_loops=False):
+            flags["brk"] = self.alloc.fresh("stop")
+        if _contains(body, (ast.Continue,), into_loops=False):
+            flags["cont"] = self.alloc.fresh("skip")
+        if flags:
+            body = self.lower_jumps(body, flags)
+        return body, flags
+
+    def for_stmt(self, s: ast.For) -> None:
+        body, flags = self._loop_flags(s)
+        line = dict(lineno=s.lineno, col_offset=0)
+        pre: list[ast.stmt] = []
+        it = s.iter
+        target = s.target
+        if isinstance(target, ast.Name) and self._is_call_to(it, range):
+            if it.keywords or not 1 <= len(it.args) <= 3:
+                raise self.error("range() takes 1 to 3 positional arguments here", s)
+            range_args = [self.atom(a) for a in it.args]
+            loop_var = target.id
+        else:
+            # lower ``for x in xs`` / enumerate / zip into an indexed loop
+            index_user = None
+            seqs: list[tuple[ast.expr, ast.expr]] = []  # (target, sequence atom)
+            if self._is_call_to(it, enumerate) and isinstance(target, ast.Tuple) and len(target.elts) == 2:
+                if len(it.args) != 1 or it.keywords:
+                    raise self.error("enumerate() with a start argument is not supported yet", s,
+                                     hint="add the offset to the index inside the loop")
+                if isinstance(target.elts[0], ast.Name):
+                    index_user = target.elts[0].id
+                seqs.append((target.elts[1], self.atom(it.args[0])))
+            elif self._is_call_to(it, zip) and isinstance(target, ast.Tuple) and len(target.elts) == len(it.args):
+                for t, a in zip(target.elts, it.args):
+                    seqs.append((t, self.atom(a)))
+            else:
+                seqs.append((target, self.atom(it)))
+            n_atoms = []
+            for _, seq in seqs:
+                n = self.temp()
+                self.emit(ir.Assign(target=n, value=ast.Call(func=_name("len"), args=[seq], keywords=[]),
+                                    line=s.lineno))
+                self.int_names.add(n)
+                n_atoms.append(_name(n))
+            if len(n_atoms) > 1:
+                n = self.temp()
+                self.emit(ir.Assign(target=n, value=ast.Call(func=_name("min"), args=n_atoms, keywords=[]),
+                                    line=s.lineno))
+                self.int_names.add(n)
+                n_atoms = [_name(n)]
+            range_args = n_atoms
+            loop_var = index_user or self.alloc.fresh("i")
+            for t, seq in seqs:
+                pre.append(ast.Assign(targets=[t], value=ast.Subscript(value=seq, slice=_name(loop_var),
+                                                                        ctx=ast.Load()), **line))
+        if not isinstance(target, ast.Name) and self._is_call_to(it, range):
+            raise self.error("the target of a range loop must be a single name", s)
+        loop_name = self.bind_loop_var(loop_var)
+        self.int_names.add(loop_name)
+        counter = None
+        if "brk" in flags:
+            self.emit(ir.Assign(target=flags["brk"], value=_const(False), line=s.lineno))
+            counter = self.alloc.fresh("n_iter")
+            self.emit(ir.Assign(target=counter, value=_const(0), line=s.lineno))
+        inner: list[ast.stmt] = []
+        if "cont" in flags:
+            inner.append(ast.Assign(targets=[_store(flags["cont"])], value=_const(False), **line))
+        inner += pre + body
+        self.depth += 1
+        saved = self.out
+        self.out = []
+        try:
+            if counter:
+                self.emit(ir.Assign(target=counter, value=ast.BinOp(left=_name(counter), op=ast.Add(),
+                                                                     right=_const(1)),
+                                    line=s.lineno, counter=True))
+            for st in inner:
+                self.stmt(st)
+            if "brk" in flags:
+                self.emit(ir.BreakIf(flag=flags["brk"], line=s.lineno))
+            block = self.out
+        finally:
+            self.out = saved
+            self.depth -= 1
+        self.emit(ir.For(target=loop_name, range_args=range_args, body=block, line=s.lineno,
+                         counter=counter, header=self.src.line(s.lineno)))
+
+    def bind_loop_var(self, user: str) -> str:
+        if user in self.current:
+            return self.current[user]
+        self.current[user] = user
+        self.alloc.taken.add(user)
+        return user
+
+    def while_stmt(self, s: ast.While) -> None:
+        body, flags = self._loop_flags(s)
+        line = dict(lineno=s.lineno, col_offset=0)
+        if "brk" in flags:
+            self.emit(ir.Assign(target=flags["brk"], value=_const(False), line=s.lineno))
+        simple = self._simple_test(s.test)
+        counter = self.alloc.fresh("n_iter")
+        self.emit(ir.Assign(target=counter, value=_const(0), line=s.lineno))
+        if simple:
+            test_expr = None
+        else:
+            cond_user = self.alloc.fresh("cond")
+            self.assign_name(cond_user, s.test, s.lineno)
+            test_expr = _name(self.current[cond_user])
+        inner: list[ast.stmt] = []
+        if "cont" in flags:
+            inner.append(ast.Assign(targets=[_store(flags["cont"])], value=_const(False), **line))
+        inner += body
+        self.depth += 1
+        saved = self.out
+        self.out = []
+        try:
+            self.emit(ir.Assign(target=counter, value=ast.BinOp(left=_name(counter), op=ast.Add(),
+                                                                 right=_const(1)),
+                                line=s.lineno, counter=True))
+            for st in inner:
+                self.stmt(st)
+            if not simple:
+                self.assign_name(cond_user, s.test, s.lineno)
+            if "brk" in flags:
+                self.emit(ir.BreakIf(flag=flags["brk"], line=s.lineno))
+            block = self.out
+        finally:
+            self.out = saved
+            self.depth -= 1
+        if simple:
+            test_expr = self.rename_expr(s.test)
+        self.emit(ir.While(test=test_expr, body=block, line=s.lineno, counter=counter,
+                           header=self.src.line(s.lineno)))
+
+    def _simple_test(self, test: ast.expr) -> bool:
+        """Conditions evaluated in the while header as written: comparisons,
+        names, constants and boolean combinations of them."""
+        if isinstance(test, (ast.Name, ast.Constant)):
+            return True
+        if isinstance(test, ast.Compare):
+            return all(isinstance(x, (ast.Name, ast.Constant)) for x in [test.left] + test.comparators)
+        if isinstance(test, ast.BoolOp):
+            return all(self._simple_test(v) for v in test.values)
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return self._simple_test(test.operand)
+        return False
+
+    def rename_expr(self, e: ast.expr) -> ast.expr:
+        e = copy.deepcopy(e)
+        for n in ast.walk(e):
+            if isinstance(n, ast.Name) and n.id in self.current:
+                n.id = self.current[n.id]
+        return e
+
+    def _is_call_to(self, e: ast.expr, obj: Any) -> bool:
+        return (isinstance(e, ast.Call) and static_value(self.src, e.func, self.locals) is obj)
+
+    # -- expressions ------------------------------------------------------
+    def atom(self, e: ast.expr) -> ast.expr:
+        """Lower ``e`` to an atom: a name, a constant or a static reference."""
+        if isinstance(e, ast.Constant):
+            return _const(e.value)
+        if isinstance(e, ast.Name):
+            return self.name_atom(e)
+        if isinstance(e, ast.Attribute) and self.is_static(e):
+            return copy.deepcopy(e)
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and isinstance(e.operand, ast.Constant):
+            return _const(-e.operand.value)
+        op = self.flat(e)
+        if isinstance(op, (ast.Name, ast.Constant)):
+            return op
+        t = self.temp()
+        self.emit(ir.Assign(target=t, value=op, line=getattr(e, "lineno", self.line)))
+        if self._int_valued(op):
+            self.int_names.add(t)
+        return _name(t)
+
+    def _int_valued(self, op: ast.expr) -> bool:
+        if isinstance(op, ast.Call) and isinstance(op.func, ast.Name) and op.func.id in ("len", "int"):
+            return True
+        if isinstance(op, ast.BinOp) and isinstance(op.op, (ast.Add, ast.Sub, ast.Mult, ast.FloorDiv, ast.Mod)):
+            parts = [op.left, op.right]
+            return all(isinstance(p, ast.Constant) and isinstance(p.value, int)
+                       or isinstance(p, ast.Name) and p.id in self.int_names for p in parts)
+        return False
+
+    def is_static(self, e: ast.expr) -> bool:
+        return static_value(self.src, e, set(self.current) | self.locals) is not MISSING
+
+    def name_atom(self, e: ast.Name) -> ast.expr:
+        if e.id in self.current:
+            return _name(self.current[e.id])
+        if e.id in self.lambdas:
+            raise self.error(f"the lambda {e.id} can only be called here, not passed as a value", e,
+                             hint="call it directly, or define a module-level function")
+        if e.id in self.locals:
+            raise self.error(f"variable {e.id!r} is used before it is assigned", e)
+        if self.src.resolve_global(e.id) is MISSING:
+            raise self.error(f"name {e.id!r} is not defined", e)
+        return _name(e.id)
+
+    def flat(self, e: ast.expr) -> ast.expr:
+        """Lower the operands of ``e`` to atoms; return the one operation."""
+        self.line = getattr(e, "lineno", self.line)
+        if isinstance(e, (ast.Constant, ast.Name)):
+            return self.atom(e)
+        if isinstance(e, ast.BinOp):
+            return ast.BinOp(left=self.atom(e.left), op=e.op, right=self.atom(e.right))
+        if isinstance(e, ast.UnaryOp):
+            if isinstance(e.op, ast.USub) and isinstance(e.operand, ast.Constant):
+                return _const(-e.operand.value)
+            return ast.UnaryOp(op=e.op, operand=self.atom(e.operand))
+        if isinstance(e, ast.Compare):
+            if len(e.ops) == 1:
+                return ast.Compare(left=self.atom(e.left), ops=e.ops, comparators=[self.atom(e.comparators[0])])
+            # a < b < c  ->  (a < b) and (b < c), evaluating b once
+            left = self.atom(e.left)
+            parts = []
+            for op, right in zip(e.ops, e.comparators):
+                r = self.atom(right)
+                parts.append(ast.Compare(left=left, ops=[op], comparators=[r]))
+                left = r
+            return self.flat(ast.BoolOp(op=ast.And(), values=parts))
+        if isinstance(e, ast.BoolOp):
+            return self.boolop(e)
+        if isinstance(e, ast.IfExp):
+            t = self.alloc.numbered("t")
+            test = self.test_atom(e.test)
+            self.current[t] = t
+            body = self._branch_value(t, e.body)
+            orelse = self._branch_value(t, e.orelse)
+            self.emit(ir.If(test=test, body=body, orelse=orelse, line=getattr(e, "lineno", self.line)))
+            return _name(t)
+        if isinstance(e, ast.Call):
+            return self.call(e)
+        if isinstance(e, ast.Attribute):
+            if self.is_static(e):
+                return copy.deepcopy(e)
+            return ast.Attribute(value=self.atom(e.value), attr=e.attr, ctx=ast.Load())
+        if isinstance(e, ast.Subscript):
+            return ast.Subscript(value=self.atom(e.value), slice=self.index(e.slice), ctx=ast.Load())
+        if isinstance(e, (ast.Tuple, ast.List)):
+            for x in e.elts:
+                if isinstance(x, ast.Starred):
+                    raise self.error("starred expressions are not supported", e,
+                                     hint="write the elements out, or use np.concatenate")
+            cls = type(e)
+            return cls(elts=[self.atom(x) for x in e.elts], ctx=ast.Load())
+        if isinstance(e, ast.Dict):
+            if any(k is None for k in e.keys):
+                raise self.error("dict unpacking (**) is not supported", e)
+            return ast.Dict(keys=[self.atom(k) for k in e.keys], values=[self.atom(v) for v in e.values])
+        if isinstance(e, ast.JoinedStr):
+            return self.rename_expr(e)
+        if isinstance(e, ast.Lambda):
+            raise self.error("a lambda can only be assigned to a name and called", e,
+                             hint="assign it first: f = lambda x: ..., then call f(...)")
+        if isinstance(e, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
+            raise self.error("comprehensions are not supported yet", e,
+                             hint="write a for loop that appends to a list (lst.append(v)), then "
+                             "np.stack(lst) or sum(lst)")
+        if isinstance(e, (ast.Yield, ast.YieldFrom, ast.Await)):
+            raise self.error("generators and coroutines cannot be differentiated", e,
+                             hint="return a value instead of yielding it")
+        if isinstance(e, ast.NamedExpr):
+            raise self.error("the walrus operator := is not supported", e, hint="assign on its own line")
+        if isinstance(e, ast.Set):
+            raise self.error("sets are not supported", e, hint="use a list or tuple")
+        raise self.error(f"unsupported expression {type(e).__name__}", e)
+
+    def _branch_value(self, t: str, e: ast.expr) -> list:
+        saved = self.out
+        self.out = []
+        self.depth += 1
+        try:
+            op = self.flat(e)
+            self.emit(ir.Assign(target=t, value=op, line=getattr(e, "lineno", self.line)))
+            return self.out
+        finally:
+            self.out = saved
+            self.depth -= 1
+
+    def boolop(self, e: ast.BoolOp) -> ast.expr:
+        # a and b -> t = a; if t: t = b      a or b -> t = a; if not t: t = b
+        t = self.alloc.numbered("t")
+        self.current[t] = t
+        first = self.flat(e.values[0])
+        self.emit(ir.Assign(target=t, value=first, line=self.line))
+        for v in e.values[1:]:
+            body = self._branch_value(t, v)
+            test: ast.expr = _name(t)
+            if isinstance(e.op, ast.Or):
+                test = ast.UnaryOp(op=ast.Not(), operand=_name(t))
+            self.emit(ir.If(test=test, body=body, orelse=[], line=self.line))
+        return _name(t)
+
+    def index(self, e: ast.expr) -> ast.expr:
+        if isinstance(e, ast.Slice):
+            return ast.Slice(lower=self.atom(e.lower) if e.lower else None,
+                             upper=self.atom(e.upper) if e.upper else None,
+                             step=self.atom(e.step) if e.step else None)
+        if isinstance(e, ast.Tuple):
+            return ast.Tuple(elts=[self.index(x) for x in e.elts], ctx=ast.Load())
+        return self.atom(e)
+
+    def call(self, e: ast.Call) -> ast.expr:
+        for a in e.args:
+            if isinstance(a, ast.Starred):
+                raise self.error("calls with *args are not supported", e, hint="pass the arguments one by one")
+        for k in e.keywords:
+            if k.arg is None:
+                raise self.error("calls with **kwargs are not supported", e, hint="pass keywords one by one")
+        f = e.func
+        if isinstance(f, ast.Name) and f.id in self.lambdas and f.id not in self.current:
+            return self.inline_lambda(self.lambdas[f.id], e)
+        if isinstance(f, ast.Name) and f.id in self.current:
+            raise self.error(f"calling the local variable {f.id!r} is not supported", e,
+                             hint="call a module-level function or a lambda defined in this function")
+        args = [self.atom(a) for a in e.args]
+        kws = [ast.keyword(arg=k.arg, value=self.atom(k.value)) for k in e.keywords]
+        if self.is_static(f) or isinstance(f, ast.Name):
+            func = copy.deepcopy(f)
+            if isinstance(f, ast.Name) and not self.is_static(f):
+                self.name_atom(f)  # raises "not defined"
+        elif isinstance(f, ast.Attribute):
+            func = ast.Attribute(value=self.atom(f.value), attr=f.attr, ctx=ast.Load())
+        else:
+            func = self.atom(f)
+        return ast.Call(func=func, args=args, keywords=kws)
+
+    def inline_lambda(self, lam: ast.Lambda, call: ast.Call) -> ast.expr:
+        a = lam.args
+        names = [p.arg for p in a.posonlyargs + a.args]
+        if a.vararg or a.kwarg or a.kwonlyargs or call.keywords or len(call.args) > len(names):
+            raise self.error("this lambda call is too complex to inline", call,
+                             hint="use positional arguments, or a module-level function")
+        args = [self.atom(x) for x in call.args]
+        defaults = a.defaults
+        missing = names[len(args):]
+        if len(missing) > len(defaults):
+            raise self.error("missing arguments in the lambda call", call)
+        args += [self.atom(d) for d in defaults[len(defaults) - len(missing):]]
+        saved = dict(self.current)
+        saved_lambdas = dict(self.lambdas)
+        try:
+            for n, v in zip(names, args):
+                if isinstance(v, ast.Name):
+                    self.current[n] = v.id
+                else:
+                    t = self.temp()
+                    self.emit(ir.Assign(target=t, value=v, line=self.line))
+                    self.current[n] = t
+                self.lambdas.pop(n, None)
+            return self.flat(lam.body)
+        finally:
+            self.current = saved
+            self.lambdas = saved_lambdas
+
+
+def normalize(src: Source) -> ir.Function:
+    """Lower the parsed function ``src`` to A-normal form."""
+    return Normalizer(src).run()

@@ -1,0 +1,772 @@
+"""Reverse: build the adjoint of a normalized, resolved function.
+
+The generated function runs the forward statements, then the backward sweep
+in reverse order.  Adjoint variables are named after the primal ones
+(``h`` -> ``dh``).  A static state tracks which adjoints hold a value: the
+first contribution is assigned (``dz = ...``), later ones accumulate
+(``dz += ...``), and a value whose adjoint is still empty gets no adjoint code
+at all.  Zeros are materialized only where control flow joins paths on which
+an adjoint is defined on one side only (branches, loop iterations).
+
+Values that a loop (or a branch) overwrites are pushed on a per-call list
+before being overwritten, and popped back in the backward sweep; straight-line
+code never needs the stack, because ``normalize`` gave each value its own name.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ir
+from .activity import Activity
+
+COMMENT = "__srcdiff_comment__"
+
+
+def N(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def S(name: str) -> ast.Name:
+    return ast.Name(id=name, ctx=ast.Store())
+
+
+def assign(target: str | ast.expr, value: ast.expr) -> ast.Assign:
+    t = S(target) if isinstance(target, str) else target
+    return ast.Assign(targets=[t], value=value, lineno=0)
+
+
+def call(func: ast.expr, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=func, args=list(args), keywords=[])
+
+
+def attr(base: str, name: str) -> ast.Attribute:
+    return ast.Attribute(value=N(base), attr=name, ctx=ast.Load())
+
+
+def comment(text: str) -> ast.Expr:
+    return ast.Expr(value=call(N(COMMENT), ast.Constant(value=text)))
+
+
+_TEMPLATE_CACHE: dict[str, ast.expr] = {}
+
+
+def parse_template(t: str) -> ast.expr:
+    tree = _TEMPLATE_CACHE.get(t)
+    if tree is None:
+        tree = ast.parse(t, mode="eval").body
+        _TEMPLATE_CACHE[t] = tree
+    return copy.deepcopy(tree)
+
+
+class _Subst(ast.NodeTransformer):
+    def __init__(self, mapping: dict[str, ast.expr]) -> None:
+        self.mapping = mapping
+
+    def visit_Name(self, node: ast.Name) -> Any:
+        if node.id in self.mapping:
+            return copy.deepcopy(self.mapping[node.id])
+        return node
+
+
+def instantiate(template: str, mapping: dict[str, ast.expr]) -> ast.expr:
+    return _Subst(mapping).visit(parse_template(template))
+
+
+@dataclass
+class HelperSpec:
+    """A user helper specialized for the parameters that carry gradients."""
+
+    fn: Any
+    fwd: str
+    bwd: str
+    varied: list[str]  # parameters whose gradients bwd returns, in order
+    params: list[str] = field(default_factory=list)
+    returns_container: bool = False
+    active: bool = True
+
+
+@dataclass
+class Context:
+    """What the reverse pass needs from the outside world."""
+
+    np: str
+    math: str
+    rt: str
+    inject: dict[str, Any]  # extra names the generated code refers to -> objects
+    helper_spec: Any  # callable(fn, varied_params) -> HelperSpec
+    kinds: dict[str, str] = field(default_factory=dict)  # wrt param -> kind
+
+
+class Reverse:
+    def __init__(self, fn: ir.Function, act: Activity, ctx: Context, wrt: list[str],
+                 mode: str = "main", gen_name: str = "") -> None:
+        self.fn = fn
+        self.act = act
+        self.ctx = ctx
+        self.wrt = wrt
+        self.mode = mode
+        self.gen_name = gen_name
+        self.alloc_taken = fn.names
+        self.primal: set[str] = set(fn.params)
+        for s in ir.walk(fn.body):
+            if isinstance(s, ir.Assign):
+                self.primal.add(s.target)
+            elif isinstance(s, ir.Unpack):
+                self.primal.update(s.targets)
+            elif isinstance(s, ir.For):
+                self.primal.add(s.target)
+            elif isinstance(s, ir.Append):
+                self.primal.add(s.lst)
+        self.adj_names: dict[str, str] = {}
+        self.containers: set[str] = set()
+        self._find_containers()
+        self.saved_names: dict[int, str] = {}  # id(helper Assign) -> saved-tuple name
+        self.pushed: set[int] = set()  # ids of statements whose targets are pushed
+        self.none_init: dict[int, list[str]] = {}
+        self.needed: set[str] = set()
+        self.stack = ""
+        self.helper_specs: dict[int, HelperSpec] = {}
+        self._resolve_helpers()
+        self.last_comment = None
+
+    # -- names ----------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        taken = self.alloc_taken
+        if base not in taken:
+            taken.add(base)
+            return base
+        i = 1
+        while f"{base}_{i}" in taken:
+            i += 1
+        taken.add(f"{base}_{i}")
+        return f"{base}_{i}"
+
+    def adj(self, name: str) -> str:
+        a = self.adj_names.get(name)
+        if a is None:
+            a = self.fresh("d" + name if not name.startswith("_") else "d" + name)
+            self.adj_names[name] = a
+        return a
+
+    def active(self, name: str) -> bool:
+        return self.act.is_active(name)
+
+    def _find_containers(self) -> None:
+        for p, k in self.ctx.kinds.items():
+            if k in ("tuple", "list", "dict"):
+                self.containers.add(p)
+        changed = True
+        while changed:
+            changed = False
+            for s in ir.walk(self.fn.body):
+                if isinstance(s, ir.Assign) and s.target not in self.containers and s.op is not None:
+                    k = s.op.kind
+                    if k in ("tuple", "list", "dict") or k == "copy" and s.op.operands[0].id in self.containers:
+                        self.containers.add(s.target)
+                        changed = True
+
+    def _resolve_helpers(self) -> None:
+        for s in ir.walk(self.fn.body):
+            if isinstance(s, ir.Assign) and s.op is not None and s.op.kind == "helper":
+                if not (s.target in self.act.varied):
+                    continue
+                varied = self._helper_varied(s)
+                spec = self.ctx.helper_spec(s.op.callee, varied, s)
+                self.helper_specs[id(s)] = spec
+                if spec.returns_container:
+                    self.containers.add(s.target)
+                self.saved_names[id(s)] = self.fresh(f"{spec.fn.__name__}_saved")
+
+    def _helper_binding(self, s: ir.Assign) -> dict[str, ast.expr]:
+        import inspect
+
+        sig = inspect.signature(s.op.callee)
+        try:
+            b = sig.bind(*s.op.args, **s.op.bound)
+        except TypeError as exc:
+            raise self.fn.source.error(f"cannot call {s.op.name}: {exc}", lineno=s.line) from None
+        out = {}
+        for k, v in b.arguments.items():
+            out[k] = v
+        return out
+
+    def _helper_varied(self, s: ir.Assign) -> list[str]:
+        binding = self._helper_binding(s)
+        return [p for p, e in binding.items()
+                if isinstance(e, ast.Name) and e.id in self.act.varied]
+
+    # -- entry ----------------------------------------------------------
+    def build(self) -> ast.FunctionDef | list[ast.FunctionDef]:
+        if self.mode == "helper":
+            res = self.fn.result
+            if isinstance(res, ast.Name) and self.active(res.id):
+                self.g_param = self.adj(res.id)
+            else:
+                self.g_param = self.fresh("g")
+            self.saved_param = self.fresh("saved")
+        # pass 1: the backward sweep, to learn which primal values it reads
+        self.stack = ""
+        self._backward(first_pass=True)
+        self.needed = self._reads(self._bwd_code)
+        # forward: decide what to save
+        self.stack = self.fresh("stack") if self._needs_stack() else ""
+        self._plan_pushes()
+        fwd = self._forward()
+        # pass 2: the backward sweep with pops
+        self._backward(first_pass=False)
+        bwd = self._bwd_code
+        return self._assemble(fwd, bwd)
+
+    def _reads(self, code: list[ast.stmt]) -> set[str]:
+        out = set()
+        for st in code:
+            for n in ast.walk(st):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load) and n.id in self.primal:
+                    out.add(n.id)
+        return out
+
+    # -- what to save -------------------------------------------------------
+    def _targets(self, s) -> list[str]:
+        if isinstance(s, ir.Assign):
+            if s.counter:
+                return []
+            t = [s.target]
+            if id(s) in self.saved_names:
+                t.append(self.saved_names[id(s)])
+            return t
+        if isinstance(s, ir.Unpack):
+            return list(s.targets)
+        return []
+
+    def _needs_stack(self) -> bool:
+        self._plan_pushes()
+        return bool(self.pushed)
+
+    def _plan_pushes(self) -> None:
+        self.pushed = set()
+        self.none_init = {}
+        needed = self.needed | {self.saved_names[i] for i in self.saved_names}
+        defined = set(self.fn.params)
+
+        def loop_assigned(stmts) -> set[str]:
+            out = set()
+            for s in ir.walk(stmts):
+                out.update(self._targets(s))
+                if isinstance(s, ir.For):
+                    out.add(s.target)
+            return out
+
+        def walk(stmts, in_loop: bool, top_id=None):
+            for s in stmts:
+                tid = top_id if top_id is not None else id(s)
+                if isinstance(s, (ir.Assign, ir.Unpack)):
+                    ts = self._targets(s)
+                    if any(t in needed and (in_loop or t in defined) for t in ts):
+                        self.pushed.add(id(s))
+                    defined.update(ts)
+                elif isinstance(s, ir.If):
+                    before = set(defined)
+                    walk(s.body, in_loop, tid)
+                    after_body = set(defined)
+                    defined.clear()
+                    defined.update(before)
+                    walk(s.orelse, in_loop, tid)
+                    defined.update(after_body)
+                elif isinstance(s, (ir.For, ir.While)):
+                    assigned = loop_assigned(s.body)
+                    fresh = sorted(n for n in assigned if n in needed and n not in defined)
+                    if fresh:
+                        self.none_init.setdefault(id(s), []).extend(fresh)
+                    defined.update(assigned)
+                    if isinstance(s, ir.For):
+                        defined.add(s.target)
+                    walk(s.body, True, tid)
+
+        walk(self.fn.body, False)
+
+    # -- forward ------------------------------------------------------------
+    def _forward(self) -> list[ast.stmt]:
+        return self._fwd_block(self.fn.body)
+
+    def _push(self, name: str) -> ast.stmt:
+        return ast.Expr(value=call(attr(self.stack, "append"), N(name)))
+
+    def _fwd_block(self, stmts) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in stmts:
+            if isinstance(s, (ir.For, ir.While)) and id(s) in self.none_init:
+                for n in self.none_init[id(s)]:
+                    out.append(assign(n, ast.Constant(value=None)))
+            if isinstance(s, ir.Assign):
+                if id(s) in self.pushed:
+                    for t in self._targets(s):
+                        out.append(self._push(t))
+                if id(s) in self.helper_specs:
+                    spec = self.helper_specs[id(s)]
+                    value = ast.Call(func=N(spec.fwd), args=list(s.op.args),
+                                     keywords=[ast.keyword(arg=k, value=v) for k, v in s.op.bound.items()])
+                    target = ast.Tuple(elts=[S(s.target), S(self.saved_names[id(s)])], ctx=ast.Store())
+                    out.append(ast.Assign(targets=[target], value=value, lineno=0))
+                elif s.counter:
+                    out.append(ast.AugAssign(target=S(s.target), op=ast.Add(), value=ast.Constant(value=1)))
+                else:
+                    out.append(assign(s.target, copy.deepcopy(s.value)))
+            elif isinstance(s, ir.Unpack):
+                if id(s) in self.pushed:
+                    for t in s.targets:
+                        out.append(self._push(t))
+                out.append(ast.Assign(targets=[ast.Tuple(elts=[S(t) for t in s.targets], ctx=ast.Store())],
+                                      value=N(s.value), lineno=0))
+            elif isinstance(s, ir.Append):
+                out.append(ast.Expr(value=call(attr(s.lst, "append"), copy.deepcopy(s.value))))
+            elif isinstance(s, ir.Expr):
+                out.append(s.node)
+            elif isinstance(s, ir.If):
+                body = self._fwd_block(s.body)
+                orelse = self._fwd_block(s.orelse)
+                out.extend(_if(s.test, body, orelse))
+            elif isinstance(s, ir.For):
+                body = self._fwd_block(s.body) or [ast.Pass()]
+                out.append(ast.For(target=S(s.target), iter=call(N("range"), *s.range_args), body=body,
+                                   orelse=[], lineno=0))
+            elif isinstance(s, ir.While):
+                body = self._fwd_block(s.body) or [ast.Pass()]
+                out.append(ast.While(test=copy.deepcopy(s.test), body=body, orelse=[]))
+            elif isinstance(s, ir.BreakIf):
+                out.append(ast.If(test=N(s.flag), body=[ast.Break()], orelse=[]))
+            elif isinstance(s, ir.Return):
+                pass
+        return out
+
+    # -- backward -----------------------------------------------------------
+    def _backward(self, first_pass: bool) -> None:
+        self.first_pass = first_pass
+        self.adj_state: dict[str, bool] = {}
+        self.last_comment = None
+        code: list[ast.stmt] = []
+        res = self.fn.result
+        self.seed_code: list[ast.stmt] = []
+        if isinstance(res, ast.Name) and self.active(res.id):
+            d = self.adj(res.id)
+            if self.mode == "main":
+                self.seed_code.append(assign(d, call(attr(self.ctx.rt, "seed"), N(res.id),
+                                                     ast.Constant(value=self.fn.name))))
+            self.adj_state[d] = False
+        elif self.mode == "main":
+            self.seed_code.append(ast.Expr(value=call(attr(self.ctx.rt, "seed"), copy.deepcopy(res or
+                                                      ast.Constant(value=None)),
+                                                      ast.Constant(value=self.fn.name))))
+        code += self._rev_block(self.fn.body)
+        self._bwd_code = code
+        self.final_state = dict(self.adj_state)
+
+    def _comment(self, line: int, out: list) -> None:
+        if line and line != self.last_comment:
+            text = self.fn.source.line(line)
+            if text:
+                out.append(comment(text))
+            self.last_comment = line
+
+    def _rev_block(self, stmts) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in reversed(stmts):
+            if isinstance(s, ir.Assign):
+                out += self._rev_assign(s)
+            elif isinstance(s, ir.Unpack):
+                out += self._rev_unpack(s)
+            elif isinstance(s, ir.Append):
+                out += self._rev_append(s)
+            elif isinstance(s, ir.If):
+                out += self._rev_if(s)
+            elif isinstance(s, (ir.For, ir.While)):
+                out += self._rev_loop(s)
+        return out
+
+    def _pops(self, s) -> list[ast.stmt]:
+        if self.first_pass or id(s) not in self.pushed:
+            return []
+        out = []
+        for t in reversed(self._targets(s)):
+            out.append(assign(t, call(attr(self.stack, "pop"))))
+        return out
+
+    def _zeros(self, name: str) -> ast.expr:
+        if self.ctx.kinds.get(name) == "farray":
+            return call(attr(self.ctx.np, "zeros_like"), N(name))
+        return call(attr(self.ctx.rt, "zeros_like"), N(name))
+
+    def _accumulate(self, x: str, expr: ast.expr, fresh: bool, out: list) -> None:
+        d = self.adj(x)
+        if d not in self.adj_state:
+            out.append(assign(d, expr))
+            self.adj_state[d] = fresh
+        elif x in self.containers:
+            out.append(assign(d, call(attr(self.ctx.rt, "add"), N(d), expr)))
+            self.adj_state[d] = True
+        elif self.adj_state[d]:
+            out.append(ast.AugAssign(target=S(d), op=ast.Add(), value=expr))
+        else:
+            out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
+            self.adj_state[d] = True
+
+    def _emit_contribs(self, s, contribs: list[tuple[str, ast.expr, bool]], out: list) -> None:
+        """Accumulate contributions; the target's own adjoint is reset first
+        (its old value starts a fresh adjoint), then contributions to it are
+        assigned."""
+        y = s.target if isinstance(s, ir.Assign) else None
+        dy = self.adj(y) if y else None
+        self_contribs = [c for c in contribs if c[0] == y]
+        others = [c for c in contribs if c[0] != y]
+        for x, e, fresh in others:
+            self._accumulate(x, e, fresh, out)
+        if dy is not None:
+            self.adj_state.pop(dy, None)
+        if self_contribs:
+            if len(self_contribs) == 1:
+                x, e, fresh = self_contribs[0]
+                out.append(assign(dy, e))
+                self.adj_state[dy] = fresh
+            else:
+                total = self_contribs[0][1]
+                for _, e, _ in self_contribs[1:]:
+                    total = ast.BinOp(left=total, op=ast.Add(), right=e)
+                out.append(assign(dy, total))
+                self.adj_state[dy] = True
+
+    def _rev_assign(self, s: ir.Assign) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        y = s.target
+        pops = self._pops(s)
+        if s.counter or not self.active(y) or self.adj(y) not in self.adj_state:
+            if self.active(y):
+                self.adj_state.pop(self.adj(y), None)
+            return pops
+        op = s.op
+        dy = self.adj(y)
+        g = N(dy)
+        contribs: list[tuple[str, ast.expr, bool]] = []
+        rename_old: dict[str, ast.expr] = {}
+        prev_stmts: list[ast.stmt] = []
+        # y = f(..., y, ...) inside a loop or branch: the rule needs the old y
+        if (not self.first_pass and id(s) in self.pushed and op.kind != "helper"
+                and y in {n.id for n in op.operands}):
+            prev = self.fresh(y + "_prev")
+            prev_stmts.append(assign(prev, call(attr(self.stack, "pop"))))
+            rename_old[y] = N(prev)
+            pops = [assign(y, N(prev))] + pops[1:]
+        k = op.kind
+        if k == "copy":
+            x = op.operands[0].id
+            if self.active(x):
+                contribs.append((x, g, False))
+        elif k in ("tuple", "list"):
+            for i, e in enumerate(op.args):
+                if isinstance(e, ast.Name) and self.active(e.id):
+                    contribs.append((e.id, ast.Subscript(value=g, slice=ast.Constant(value=i), ctx=ast.Load()),
+                                     False))
+        elif k == "dict":
+            keys = s.value.keys
+            for kk, e in zip(keys, op.args):
+                if isinstance(e, ast.Name) and self.active(e.id):
+                    contribs.append((e.id, ast.Subscript(value=g, slice=copy.deepcopy(kk), ctx=ast.Load()), False))
+        elif k == "cast":
+            for e in op.args[:1]:
+                if isinstance(e, ast.Name) and self.active(e.id):
+                    contribs.append((e.id, g, False))
+        elif k == "rule":
+            contribs += self._rule_contribs(s, g, rename_old)
+        elif k == "helper":
+            return self._rev_helper(s, prev_stmts, pops, out)
+        elif k == "unknown":
+            self._unknown_error(s)
+        if not contribs:
+            self.adj_state.pop(dy, None)
+            return prev_stmts + pops
+        self._comment(s.line, out)
+        out += prev_stmts
+        self._emit_contribs(s, contribs, out)
+        return out + pops
+
+    def _unknown_error(self, s: ir.Assign) -> None:
+        op = s.op
+        callee = op.callee
+        what = op.name
+        if isinstance(callee, str):
+            what = callee
+        elif callee is not None:
+            what = f"{op.name} ({getattr(callee, '__module__', '') or type(callee).__name__})"
+        hint = ("register its derivative with srcdiff.defvjp(fn, 'x', x='g * ...'), "
+                "or mark it constant with srcdiff.nondifferentiable(fn)")
+        if isinstance(callee, str) and callee.startswith("the method"):
+            hint = ("register the method with srcdiff.defvjp_method(name, 'self, ...', self='...'), "
+                    "or call the NumPy function form instead")
+        raise self.fn.source.error(
+            f"srcdiff cannot differentiate through {what}: it has no derivative rule and no Python source",
+            lineno=s.line, hint=hint)
+
+    def _rule_contribs(self, s: ir.Assign, g: ast.expr, rename_old: dict) -> list:
+        op = s.op
+        rule = op.rule
+        ctx = self.ctx
+        mapping: dict[str, ast.expr] = {"g": g, "ans": N(s.target), "np": N(ctx.np), "math": N(ctx.math),
+                                        "rt": N(ctx.rt)}
+        for p, e in op.bound.items():
+            e2 = copy.deepcopy(e)
+            if rename_old:
+                e2 = _Subst(rename_old).visit(e2)
+            mapping[p] = e2
+        out = []
+        for p in rule.grads:
+            e = op.bound.get(p)
+            if not isinstance(e, ast.Name) or not self.active(e.id):
+                continue
+            t = rule.template(p, op.static)
+            if isinstance(t, str):
+                expr = instantiate(t, mapping)
+            else:
+                vname = self._inject_callable(t, rule, p)
+                pos = [mapping[q.name] for q in rule.params if q.kind == "pos" and q.name in mapping]
+                expr = call(N(vname), g, N(s.target), *pos)
+            fresh = isinstance(expr, (ast.BinOp, ast.UnaryOp)) and p not in rule.aliases
+            if p in rule.unbroadcast and self._may_broadcast(op, p):
+                expr = call(attr(ctx.rt, "unbroadcast"), expr, mapping[p])
+            out.append((e.id, expr, fresh))
+        return out
+
+    def _may_broadcast(self, op: ir.Op, p: str) -> bool:
+        """Could the other operands broadcast this one to a bigger shape?
+        Not when they are literal scalars or the very same value."""
+        me = op.bound[p]
+        others = [op.bound[q] for q in op.rule.unbroadcast if q != p and q in op.bound]
+        return not all(isinstance(o, ast.Constant) or isinstance(o, ast.Name) and isinstance(me, ast.Name)
+                       and o.id == me.id for o in others)
+
+    def _inject_callable(self, fn: Any, rule, p: str) -> str:
+        for name, obj in self.ctx.inject.items():
+            if obj is fn:
+                return name
+        base = (getattr(fn, "__name__", "") or "vjp").strip("<>")
+        if not base.isidentifier() or base == "lambda":
+            base = f"{rule.name.split('.')[-1]}_vjp_{p}"
+        name = self.fresh(base)
+        self.ctx.inject[name] = fn
+        return name
+
+    def _rev_helper(self, s: ir.Assign, prev_stmts, pops, out) -> list[ast.stmt]:
+        spec = self.helper_specs.get(id(s))
+        y = s.target
+        dy = self.adj(y)
+        if spec is None or not spec.varied:
+            self.adj_state.pop(dy, None)
+            return prev_stmts + pops
+        binding = self._helper_binding(s)
+        atoms = [binding[p] for p in spec.varied]
+        targets = [a.id if isinstance(a, ast.Name) and self.active(a.id) else None for a in atoms]
+        if not any(targets):
+            self.adj_state.pop(dy, None)
+            return prev_stmts + pops
+        self._comment(s.line, out)
+        out += prev_stmts
+        bwd_call = call(N(spec.bwd), N(dy), N(self.saved_names[id(s)]))
+        self.adj_state.pop(dy, None)
+        if len(spec.varied) == 1:
+            x = targets[0]
+            self._accumulate(x, bwd_call, False, out)
+            return out + pops
+        direct = all(t is not None and self.adj(t) not in self.adj_state for t in targets) and \
+            len(set(targets)) == len(targets)
+        if direct:
+            out.append(ast.Assign(targets=[ast.Tuple(elts=[S(self.adj(t)) for t in targets], ctx=ast.Store())],
+                                  value=bwd_call, lineno=0))
+            for t in targets:
+                self.adj_state[self.adj(t)] = False
+            return out + pops
+        temps = [self.fresh(f"d{spec.fn.__name__}_{p}") for p in spec.varied]
+        out.append(ast.Assign(targets=[ast.Tuple(elts=[S(t) for t in temps], ctx=ast.Store())],
+                              value=bwd_call, lineno=0))
+        for t, tmp in zip(targets, temps):
+            if t is not None:
+                self._accumulate(t, N(tmp), False, out)
+        return out + pops
+
+    def _rev_unpack(self, s: ir.Unpack) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        pops = self._pops(s)
+        defined = [self.adj(t) in self.adj_state and self.active(t) for t in s.targets]
+        if not any(defined) or not self.active(s.value):
+            for t in s.targets:
+                if self.active(t):
+                    self.adj_state.pop(self.adj(t), None)
+            return pops
+        self._comment(s.line, out)
+        elts = [N(self.adj(t)) if d else self._zeros(t) for t, d in zip(s.targets, defined)]
+        tup = ast.Tuple(elts=elts, ctx=ast.Load())
+        for t in s.targets:
+            self.adj_state.pop(self.adj(t), None)
+        self._accumulate(s.value, tup, False, out)
+        return out + pops
+
+    def _rev_append(self, s: ir.Append) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        lst = s.lst
+        if lst in self.needed or self.first_pass:
+            out.append(ast.Expr(value=call(attr(lst, "pop"))))
+        v = s.value
+        dl = self.adj(lst)
+        if self.active(lst) and dl in self.adj_state:
+            popped = call(attr(dl, "pop"))
+            if isinstance(v, ast.Name) and self.active(v.id):
+                self._comment(s.line, out)
+                self._accumulate(v.id, popped, False, out)
+            else:
+                out.append(ast.Expr(value=popped))
+        return out
+
+    def _merge_states(self, a: dict, b: dict, code_a: list, code_b: list) -> dict:
+        merged = {}
+        for k in set(a) | set(b):
+            if k in a and k in b:
+                merged[k] = a[k] and b[k]
+            else:
+                primal = self._primal_of(k)
+                z = assign(k, self._zeros(primal))
+                (code_b if k in a else code_a).append(z)
+                merged[k] = (a.get(k, True) and b.get(k, True))
+        return merged
+
+    def _primal_of(self, adj_name: str) -> str:
+        for p, a in self.adj_names.items():
+            if a == adj_name:
+                return p
+        raise KeyError(adj_name)
+
+    def _rev_if(self, s: ir.If) -> list[ast.stmt]:
+        start = dict(self.adj_state)
+        self.adj_state = dict(start)
+        body = self._rev_block(s.body)
+        st_body = self.adj_state
+        self.adj_state = dict(start)
+        orelse = self._rev_block(s.orelse)
+        st_else = self.adj_state
+        self.adj_state = self._merge_states(st_body, st_else, body, orelse)
+        self.last_comment = None
+        return _if(s.test, body, orelse)
+
+    def _rev_loop(self, s) -> list[ast.stmt]:
+        entry = dict(self.adj_state)
+        pre: list[ast.stmt] = []
+        for _ in range(6):
+            self.adj_state = dict(entry)
+            self.last_comment = None
+            body = self._rev_block(s.body)
+            exit_ = self.adj_state
+            changed = False
+            added = set()
+            for k in exit_:
+                if k not in entry:
+                    pre.append(assign(k, self._zeros(self._primal_of(k))))
+                    entry[k] = True
+                    added.add(k)
+                    changed = True
+            for k in list(entry):
+                if k not in added and k in exit_ and entry[k] and not exit_[k]:
+                    entry[k] = False
+                    changed = True
+            if not changed:
+                break
+        for k in entry:
+            if k not in exit_:
+                body.append(assign(k, self._zeros(self._primal_of(k))))
+        self.adj_state = dict(entry)
+        self.last_comment = None
+        if not body:
+            return []
+        if isinstance(s, ir.For):
+            rng: ast.expr = call(N("range"), *s.range_args)
+            if s.counter:
+                rng = ast.Subscript(value=rng, slice=ast.Slice(upper=N(s.counter)), ctx=ast.Load())
+            loop = ast.For(target=S(s.target), iter=call(N("reversed"), rng), body=[comment(s.header)] + body,
+                           orelse=[], lineno=0)
+        else:
+            under = self.fresh("_")
+            loop = ast.For(target=S(under), iter=call(N("range"), N(s.counter)),
+                           body=[comment(s.header)] + body, orelse=[], lineno=0)
+        return pre + [loop]
+
+    # -- assembling -----------------------------------------------------------
+    def _assemble(self, fwd, bwd):
+        fn = self.fn
+        args = _arguments(fn)
+        if self.stack:
+            fwd = [assign(self.stack, ast.List(elts=[], ctx=ast.Load()))] + fwd
+        res = fn.result if fn.result is not None else ast.Constant(value=None)
+        if self.mode == "main":
+            grads = []
+            for p in self.wrt:
+                d = self.adj_names.get(p)
+                if d is not None and d in self.final_state:
+                    kind = self.ctx.kinds.get(p)
+                    if kind == "farray" and self.final_state[d]:
+                        grads.append(N(d))
+                    else:
+                        grads.append(call(attr(self.ctx.rt, "mirror"), N(d), N(p)))
+                else:
+                    grads.append(call(attr(self.ctx.rt, "mirror"), self._zeros(p), N(p)))
+            ret = ast.Tuple(elts=[res, ast.Tuple(elts=grads, ctx=ast.Load())], ctx=ast.Load())
+            body = [comment("forward pass")] + fwd + [comment("backward pass")] + self.seed_code + bwd
+            body.append(ast.Return(value=ret))
+            return _funcdef(self.gen_name, args, body)
+        # helper: forward returns (result, saved); backward takes (g, saved)
+        spec: HelperSpec = self.spec
+        saved = sorted(self.needed - {self.stack} if self.stack else self.needed,
+                       key=lambda n: (n not in fn.params, n))
+        saved_elts = [N(n) for n in saved] + ([N(self.stack)] if self.stack else [])
+        fwd_ret = ast.Return(value=ast.Tuple(elts=[res, ast.Tuple(elts=saved_elts, ctx=ast.Load())],
+                                             ctx=ast.Load()))
+        fwd_def = _funcdef(spec.fwd, args, fwd + [fwd_ret])
+        unpack = []
+        if saved_elts:
+            names = saved + ([self.stack] if self.stack else [])
+            target = ast.Tuple(elts=[S(n) for n in names], ctx=ast.Store()) if len(names) > 1 else \
+                ast.Tuple(elts=[S(names[0])], ctx=ast.Store())
+            unpack = [ast.Assign(targets=[target], value=N(self.saved_param), lineno=0)]
+        grads = []
+        for p in spec.varied:
+            d = self.adj_names.get(p)
+            if d is not None and d in self.final_state:
+                grads.append(N(d))
+            else:
+                grads.append(self._zeros(p))
+        ret = grads[0] if len(grads) == 1 else ast.Tuple(elts=grads, ctx=ast.Load())
+        bwd_args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=self.g_param), ast.arg(arg=self.saved_param)],
+                                 vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
+        body = unpack + self.seed_code + bwd + [ast.Return(value=ret)]
+        bwd_def = _funcdef(spec.bwd, bwd_args, body)
+        return [fwd_def, bwd_def]
+
+
+def _if(test: ast.expr, body: list, orelse: list) -> list[ast.stmt]:
+    if not body and not orelse:
+        return []
+    if not body:
+        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            return [ast.If(test=copy.deepcopy(test.operand), body=orelse, orelse=[])]
+        return [ast.If(test=ast.UnaryOp(op=ast.Not(), operand=copy.deepcopy(test)), body=orelse, orelse=[])]
+    return [ast.If(test=copy.deepcopy(test), body=body, orelse=orelse)]
+
+
+def _arguments(fn: ir.Function) -> ast.arguments:
+    node = fn.source.node
+    return copy.deepcopy(node.args)
+
+
+def _funcdef(name: str, args: ast.arguments, body: list[ast.stmt]) -> ast.FunctionDef:
+    kw = {}
+    if hasattr(ast.FunctionDef, "type_params") or __import__("sys").version_info >= (3, 12):
+        kw["type_params"] = []
+    return ast.FunctionDef(name=name, args=args, body=body, decorator_list=[], returns=None,
+                           type_comment=None, lineno=0, **kw)

@@ -1,0 +1,90 @@
+"""Rules for Python's operators, builtins and the ``math`` module."""
+
+from __future__ import annotations
+
+import builtins
+import math
+import operator
+
+from .registry import defvjp, nondifferentiable, static_template
+
+G = "operator"
+# -- Python operators (``a + b`` is differentiated as ``operator.add(a, b)``) --
+defvjp(operator.add, "a, b", a="g", b="g", unbroadcast="ab", aliases="ab", group=G, name="+")
+defvjp(operator.sub, "a, b", a="g", b="-g", unbroadcast="ab", aliases="a", group=G, name="-")
+defvjp(operator.mul, "a, b", a="g * b", b="g * a", unbroadcast="ab", group=G, name="*")
+defvjp(operator.truediv, "a, b", a="g / b", b="-g * ans / b", unbroadcast="ab", group=G, name="/")
+defvjp(operator.neg, "a", a="-g", group=G, name="unary -")
+defvjp(operator.pos, "a", a="g", aliases="a", group=G, name="unary +")
+defvjp(operator.matmul, "a, b", a="rt.dmatmul_a(g, a, b)", b="rt.dmatmul_b(g, a, b)", group=G, name="@")
+
+
+@static_template
+def _pow_base(s):
+    b = s.get("b")
+    if isinstance(b, (int, float)) and not isinstance(b, bool):
+        if b == 2:
+            return "g * 2 * a"
+        if b == 1:
+            return "g"
+        if b == 0.5:
+            return "g * 0.5 / ans"
+        return f"g * {b!r} * a ** {b - 1!r}"
+    return "g * b * a ** (b - 1)"
+
+
+defvjp(operator.pow, "a, b", a=_pow_base, b="g * ans * np.log(a)", unbroadcast="ab", group=G, name="**")
+nondifferentiable(
+    operator.floordiv, operator.mod, operator.lt, operator.le, operator.gt, operator.ge,
+    operator.eq, operator.ne, operator.not_, operator.and_, operator.or_, operator.xor,
+    operator.invert, operator.lshift, operator.rshift, operator.is_, operator.is_not,
+    operator.contains, group=G,
+)
+
+# -- builtins --
+B = "builtin"
+defvjp(builtins.abs, "x", x="g * np.sign(x)", group=B)
+defvjp(builtins.float, "x=0.0", x="g", aliases="x", group=B)
+defvjp(builtins.min, "a, b", a="g * (a <= b)", b="g * (b < a)", group=B,
+       note="two arguments; ties go to the first")
+defvjp(builtins.max, "a, b", a="g * (a >= b)", b="g * (b > a)", group=B,
+       note="two arguments; ties go to the first")
+nondifferentiable(builtins.len, builtins.range, builtins.int, builtins.bool, builtins.round,
+                  builtins.isinstance, builtins.print, builtins.enumerate, builtins.zip,
+                  builtins.type, builtins.str, builtins.repr, builtins.hash, builtins.id,
+                  builtins.any, builtins.all, group=B)
+
+# -- math --
+M = "math"
+defvjp(math.sin, "x", x="g * math.cos(x)", group=M)
+defvjp(math.cos, "x", x="-g * math.sin(x)", group=M)
+defvjp(math.tan, "x", x="g * (1.0 + ans * ans)", group=M)
+defvjp(math.asin, "x", x="g / math.sqrt(1.0 - x * x)", group=M)
+defvjp(math.acos, "x", x="-g / math.sqrt(1.0 - x * x)", group=M)
+defvjp(math.atan, "x", x="g / (1.0 + x * x)", group=M)
+defvjp(math.sinh, "x", x="g * math.cosh(x)", group=M)
+defvjp(math.cosh, "x", x="g * math.sinh(x)", group=M)
+defvjp(math.tanh, "x", x="g * (1.0 - ans * ans)", group=M)
+defvjp(math.asinh, "x", x="g / math.sqrt(x * x + 1.0)", group=M)
+defvjp(math.acosh, "x", x="g / math.sqrt(x * x - 1.0)", group=M)
+defvjp(math.atanh, "x", x="g / (1.0 - x * x)", group=M)
+defvjp(math.exp, "x", x="g * ans", group=M)
+defvjp(math.expm1, "x", x="g * (ans + 1.0)", group=M)
+defvjp(math.log, "x, base=None",
+       x=static_template(lambda s: "g / x" if s.get("base", 0) is None else "g / (x * math.log(base))"),
+       base="-g * ans / (base * math.log(base))", group=M)
+defvjp(math.log1p, "x", x="g / (1.0 + x)", group=M)
+defvjp(math.log2, "x", x="g / (x * math.log(2.0))", group=M)
+defvjp(math.log10, "x", x="g / (x * math.log(10.0))", group=M)
+defvjp(math.sqrt, "x", x="g * 0.5 / ans", group=M)
+defvjp(math.pow, "x, y", x="g * y * math.pow(x, y - 1.0)", y="g * ans * math.log(x)", group=M)
+defvjp(math.fabs, "x", x="g * math.copysign(1.0, x)", group=M)
+defvjp(math.atan2, "y, x", y="g * x / (x * x + y * y)", x="-g * y / (x * x + y * y)", group=M)
+defvjp(math.hypot, "x, y", x="g * x / ans", y="g * y / ans", group=M, note="two arguments")
+defvjp(math.erf, "x", x="g * 2.0 / math.sqrt(math.pi) * math.exp(-x * x)", group=M)
+defvjp(math.erfc, "x", x="-g * 2.0 / math.sqrt(math.pi) * math.exp(-x * x)", group=M)
+defvjp(math.degrees, "x", x="g * (180.0 / math.pi)", group=M)
+defvjp(math.radians, "x", x="g * (math.pi / 180.0)", group=M)
+defvjp(math.copysign, "x, y", x="g * math.copysign(1.0, x) * math.copysign(1.0, y)", group=M)
+nondifferentiable(math.floor, math.ceil, math.trunc, math.isnan, math.isinf, math.isfinite,
+                  math.factorial, math.gcd, math.isclose, group=M)
