@@ -6,7 +6,8 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from typing import Any, Callable, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Union
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from .compiler.activity import analyze
 from .compiler.graph import Graph
 from .errors import SrcdiffError
 
-Wrt = Union[int, str, Sequence[Union[int, str]]]
+Wrt = Union[int, str, Sequence[int | str]]
 
 _LOCK = threading.RLock()
 # (code, globals id, closure ids, wrt, kinds) -> Compiled; a function redefined
@@ -60,7 +61,7 @@ def _check_leaves(name: str, v: Any, fname: str) -> None:
             _check_leaves(name, x, fname)
         return
     if k in ("int", "bool", "intarray"):
-        what = {"int": "an int", "bool": "a bool", "intarray": f"an array of dtype {v.dtype}"}[k]
+        what = {"int": "an int", "bool": "a bool"}.get(k) or f"an array of dtype {v.dtype}"
         raise SrcdiffError(
             f"cannot differentiate {fname} with respect to {name!r}: it is {what}",
             hint="pass a float (e.g. 2.0 instead of 2) or a float array (x.astype(float)), "
@@ -99,7 +100,7 @@ class GradientFunction:
                                hint="srcdiff differentiates plain Python functions") from None
 
     def _param_name(self, w: Any) -> str:
-        name = getattr(self.fn, "__qualname__", "the function")
+        name = _fname(self.fn)
         if isinstance(w, bool) or not isinstance(w, (int, str)):
             raise SrcdiffError(f"wrt must be an int position, a parameter name, or a tuple of those; got {w!r}")
         if isinstance(w, int):
@@ -124,13 +125,12 @@ class GradientFunction:
                 p = self._sig.parameters[name]
                 if p.default is inspect.Parameter.empty:
                     raise SrcdiffError(f"missing argument {name!r} in the call of the gradient of "
-                                       f"{self.fn.__qualname__}")
+                                       f"{_fname(self.fn)}")
                 out.append(p.default)
         return out
 
     def compiled_for(self, args: tuple, kwargs: dict) -> driver.Compiled:
-        values = self._wrt_values(args, kwargs)
-        key = tuple(_kind(v) for v in values)
+        key = _spec_key(args, kwargs)
         c = self._compiled.get(key)
         if c is not None:
             for g, n, obj in c.deps:
@@ -138,10 +138,12 @@ class GradientFunction:
                     break
             else:
                 return c
+        values = self._wrt_values(args, kwargs)
         for name, v in zip(self.wrt, values):
-            _check_leaves(name, v, self.fn.__qualname__)
-        kinds = dict(zip(self.wrt, key))
-        c = compile_cached(self.fn, self.wrt, kinds)
+            _check_leaves(name, v, _fname(self.fn))
+        kinds = dict(zip(self.wrt, (_kind(v) for v in values)))
+        c = compile_cached(self.fn, self.wrt, kinds, args=args if key is not None else None, kwargs=kwargs,
+                           spec=key)
         self._compiled[key] = c
         self.last = c
         return c
@@ -161,7 +163,47 @@ class GradientFunction:
 
     def __repr__(self) -> str:
         kind = "value_and_grad" if self.with_value else "grad"
-        return f"<srcdiff {kind} of {self.fn.__qualname__} wrt {', '.join(self.wrt)}>"
+        return f"<srcdiff {kind} of {_fname(self.fn)} wrt {', '.join(self.wrt)}>"
+
+
+def _spec(v: Any, budget: list[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _Unkeyable
+    t = type(v)
+    if t is np.ndarray:
+        return (v.shape, v.dtype.char)
+    if t is float or t is int or t is bool or t is str or v is None:
+        return t
+    if t is tuple or t is list:
+        return (t, tuple(_spec(x, budget) for x in v))
+    if t is dict:
+        return (dict, tuple((k, _spec(x, budget)) for k, x in v.items()))
+    if isinstance(v, (np.generic,)):
+        return (t, np.shape(v))
+    raise _Unkeyable
+
+
+class _Unkeyable(Exception):
+    pass
+
+
+def _spec_key(args: tuple, kwargs: dict) -> Any:
+    """What the generated code is specialized on: the types and shapes of
+    the arguments.  ``None`` (no shape specialization) for arguments we
+    cannot key cheaply."""
+    budget = [256]
+    try:
+        key = tuple(_spec(a, budget) for a in args)
+        if kwargs:
+            key += tuple((k, _spec(v, budget)) for k, v in sorted(kwargs.items()))
+        return key
+    except _Unkeyable:
+        return None
+
+
+def _fname(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
 
 def _closure_key(fn: Callable) -> tuple:
@@ -175,15 +217,18 @@ def _closure_key(fn: Callable) -> tuple:
     return tuple(out)
 
 
-def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str]) -> driver.Compiled:
+def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
+                   args: tuple | None = None, kwargs: dict | None = None, spec: Any = None) -> driver.Compiled:
+    """Compile (or fetch) the adjoint of ``fn``; with ``args`` it is
+    specialized for the shapes of these arguments (``spec`` is their key)."""
     code = getattr(fn, "__code__", None)
     key = (code, id(getattr(fn, "__globals__", None)), _closure_key(fn), tuple(wrt),
-           tuple(sorted(kinds.items())))
+           tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None)
     with _LOCK:
         c = _CACHE.get(key)
         if c is not None and all(g.get(n) is obj for g, n, obj in c.deps):
             return c
-        c = driver.compile_adjoint(fn, wrt, kinds)
+        c = driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args, kwargs=kwargs)
         _CACHE[key] = c
         return c
 
@@ -232,6 +277,31 @@ def graph(fn: Callable, wrt: Wrt | None = None) -> Graph:
         items = [wrt] if not isinstance(wrt, (tuple, list)) else list(wrt)
         names = [f.params[w] if isinstance(w, int) else w for w in items]
     return Graph(f, analyze(f, names))
+
+
+def stack_stats(fn: Callable, *args: Any, wrt: Wrt = 0, **kwargs: Any) -> dict[str, int]:
+    """Run the gradient of ``fn`` once with instrumented stacks.
+
+    Returns ``{"stacks": number of stacks made (one per call of an adjoint
+    that saves values), "peak": the largest size any reached, "left": values
+    left on them at the end (always 0 for a correct adjoint)}``.  Straight-line
+    code makes no stack at all.
+    """
+    from . import runtime
+
+    g = GradientFunction(fn, wrt, with_value=False)
+    values = g._wrt_values(args, kwargs)
+    kinds = dict(zip(g.wrt, (_kind(v) for v in values)))
+    c = compile_cached(g.fn, g.wrt, kinds, debug_stack=True, args=args, kwargs=kwargs,
+                       spec=_spec_key(args, kwargs))
+    log: list = []
+    runtime.Stack._local.log = log
+    try:
+        c.fn(*args, **kwargs)
+    finally:
+        runtime.Stack._local.log = None
+    return {"stacks": len(log), "peak": max((s.peak for s in log), default=0),
+            "left": sum(len(s) for s in log)}
 
 
 def check_grad(fn: Callable, *args: Any, wrt: Wrt = 0, eps: float = 1e-6, **kwargs: Any) -> dict[str, float]:
@@ -286,7 +356,7 @@ def _flatten(v: Any):
         parts = [_flatten(x) for x in v]
         leaves = [leaf for p in parts for leaf in p[0]]
 
-        def rebuild(ls, parts=parts, t=type(v)):
+        def rebuild(ls, parts=parts, t=v.__class__):
             out, i = [], 0
             for p in parts:
                 n = len(p[0])

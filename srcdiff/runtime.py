@@ -212,3 +212,33 @@ def dmatmul_b(g, a, b):
         return unbroadcast(np.swapaxes(a, -1, -2) @ g, b) if a_nd == 2 else unbroadcast(
             (np.swapaxes(a, -1, -2) @ g[..., None])[..., 0], b)
     return unbroadcast(np.swapaxes(a, -1, -2) @ g, b)
+
+
+class Stack(list):
+    """The per-call stack, instrumented (used only by ``srcdiff.stack_stats``):
+    records its peak size; every stack made during a traced call is kept in
+    ``Stack.traced`` of the current thread."""
+
+    import threading as _threading
+
+    _local = _threading.local()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.peak = 0
+        log = getattr(Stack._local, "log", None)
+        if log is not None:
+            log.append(self)
+
+    def append(self, value) -> None:
+        super().append(value)
+        if len(self) > self.peak:
+            self.peak = len(self)
+
+
+def sum_list_grad(g, items):
+    """Adjoint of the builtin ``sum(items)``: each item gets ``g`` (reduced to
+    the item's shape when the sum broadcast it)."""
+    if isinstance(items, np.ndarray):
+        return np.broadcast_to(g, items.shape[1:])[None].repeat(items.shape[0], axis=0) if items.ndim else g
+    return [unbroadcast(g, v) for v in items]

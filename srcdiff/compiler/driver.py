@@ -14,10 +14,11 @@ from .. import runtime
 from ..errors import SrcdiffError
 from . import emit, ir
 from .activity import analyze
-from .frontend import MISSING, parse_function
+from .frontend import parse_function
 from .graph import Resolver
 from .normalize import normalize
 from .reverse import Context, HelperSpec, Reverse
+from .shapes import probe
 
 MAX_HELPER_DEPTH = 50
 
@@ -69,7 +70,8 @@ class Unit:
     """Everything generated for one gradient: grouped by the module globals
     each function must see."""
 
-    def __init__(self) -> None:
+    def __init__(self, debug_stack: bool = False) -> None:
+        self.debug_stack = debug_stack
         self.groups: dict[int, dict] = {}  # id(globals) -> {"globals", "defs", "inject", "names"}
         self.specs: dict[tuple, HelperSpec] = {}
         self.taken: set[str] = set()
@@ -92,7 +94,11 @@ class Unit:
         rtn = _module_name(f, "rt", runtime, taken)
         f.names.update({npn, mn, rtn})
         inject = {npn: np, mn: math, rtn: runtime}
-        return Context(np=npn, math=mn, rt=rtn, inject=inject, helper_spec=self.helper_spec, kinds=kinds)
+        for name, value in f.source.closure.items():
+            if name in f.names and name not in inject:
+                inject[name] = value
+        return Context(np=npn, math=mn, rt=rtn, inject=inject, helper_spec=self.helper_spec, kinds=kinds,
+                       debug_stack=self.debug_stack)
 
     def record_deps(self, f: ir.Function) -> None:
         """Remember the global names through which helpers were reached."""
@@ -175,16 +181,19 @@ class Unit:
         return built, "\n\n".join(sources)
 
 
-def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str]) -> Compiled:
+def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
+                    args: tuple | None = None, kwargs: dict | None = None) -> Compiled:
     """Generate, compile and link the adjoint of ``fn`` w.r.t. the parameters
     ``wrt``.  The result's ``fn`` returns ``(value, (grad, ...))``."""
-    unit = Unit()
+    unit = Unit(debug_stack)
     f = front(fn)
     unit.taken |= f.names
     act = analyze(f, wrt)
     base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
     gen_name = unit.fresh_global(f"{base}_grad", f.names)
     ctx = unit.context(f, kinds)
+    if args is not None:
+        ctx.shapes = probe(f, args, kwargs or {}) or {}
     unit.record_deps(f)
     rev = Reverse(f, act, ctx, wrt, mode="main", gen_name=gen_name)
     fdef = rev.build()

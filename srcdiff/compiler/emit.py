@@ -31,7 +31,7 @@ def render(funcs: list[ast.FunctionDef]) -> str:
             out.append(line)
     # a blank line between functions
     joined = "\n".join(out)
-    return re.sub(r"\n(def )", r"\n\n\n\1", joined) + "\n"
+    return re.sub(r"\n+def ", "\n\n\ndef ", joined) + "\n"
 
 
 def build(source: str, names: list[str], inject: dict[str, Any], globals_: dict, label: str) -> dict[str, Any]:

@@ -82,7 +82,7 @@ class Resolver:
         if isinstance(v, ast.Dict):
             return ir.Op("dict", name="dict", args=list(v.values), operands=self._names(ops))
         if isinstance(v, ast.Subscript):
-            return self.rule_op(s, operator.getitem, [v.value, v.slice], [], ops, name="getitem")
+            return self.rule_op(s, operator.getitem, [v.value, index_value(v.slice)], [], ops, name="getitem")
         if isinstance(v, ast.Attribute):
             rule = TABLE.attrs.get(v.attr)
             if rule is not None:
@@ -167,6 +167,19 @@ class Resolver:
                 static[pname] = tuple(x.value for x in e.elts)
         return ir.Op("rule", rule=rule, callee=fn, name=name or rule.name, bound=bound, static=static,
                      varargs=varargs, operands=self._names(ops))
+
+
+def index_value(e: ast.expr) -> ast.expr:
+    """An index as a run-time value: ``1:, None`` -> ``(slice(1, None), None)``."""
+    if isinstance(e, ast.Slice):
+        parts = [e.lower, e.upper, e.step]
+        while len(parts) > 2 and parts[-1] is None:
+            parts.pop()
+        return ast.Call(func=ast.Name(id="slice", ctx=ast.Load()),
+                        args=[p if p is not None else ast.Constant(value=None) for p in parts], keywords=[])
+    if isinstance(e, ast.Tuple):
+        return ast.Tuple(elts=[index_value(x) for x in e.elts], ctx=ast.Load())
+    return e
 
 
 def _is_library(fn: types.FunctionType) -> bool:

@@ -138,7 +138,9 @@ class Normalizer:
         self.out.append(stmt)
 
     def temp(self) -> str:
-        return self.alloc.numbered("t")
+        t = self.alloc.numbered("t")
+        self.current[t] = t
+        return t
 
     def bind_target(self, user: str) -> str:
         """The generated name a new assignment to ``user`` writes."""
@@ -182,10 +184,19 @@ class Normalizer:
             if d is not None:
                 defaults[p.arg] = d
         body = self.lower_returns(list(fn.body), top=True)
+        self.result_var: str | None = None
+        inner = body[:-1] if body and isinstance(body[-1], ast.Return) else body
+        if _contains(inner, (ast.Return,), into_loops=True):
+            # returns inside branches: each one assigns the result variable
+            self.result_var = self.retval or self.alloc.fresh("result")
         for s in body:
             self.stmt(s)
         result = None
-        if self.out and isinstance(self.out[-1], ir.Return):
+        if self.result_var is not None:
+            if self.out and isinstance(self.out[-1], ir.Return):
+                self.out.pop()
+            result = self.atom(ast.Name(id=self.result_var, ctx=ast.Load()))
+        elif self.out and isinstance(self.out[-1], ir.Return):
             result = self.out.pop().value
         return ir.Function(name=fn.name, params=params, defaults=defaults, body=self.out,
                            result=result, source=self.src, names=self.alloc.taken)
@@ -326,9 +337,10 @@ class Normalizer:
             value = ast.BinOp(left=_name(s.target.id), op=s.op, right=s.value)
             return self.assign_stmt(ast.Assign(targets=[_store(s.target.id)], value=value, lineno=s.lineno))
         if isinstance(s, ast.Return):
+            if self.result_var is not None:
+                return self.assign_name(self.result_var, s.value if s.value is not None else _const(None),
+                                        s.lineno)
             value = self.atom(s.value) if s.value is not None else _const(None)
-            if self.depth > 0 or self.retval is not None and self.depth > 0:
-                pass
             return self.emit(ir.Return(value=value, line=s.lineno))
         if isinstance(s, ast.Expr):
             return self.expr_stmt(s)

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import ir
 from .activity import Activity
+from .simplify import simplify
 
 COMMENT = "__srcdiff_comment__"
 
@@ -99,6 +100,8 @@ class Context:
     inject: dict[str, Any]  # extra names the generated code refers to -> objects
     helper_spec: Any  # callable(fn, varied_params) -> HelperSpec
     kinds: dict[str, str] = field(default_factory=dict)  # wrt param -> kind
+    debug_stack: bool = False  # instrumented stacks (srcdiff.stack_stats)
+    shapes: dict[str, tuple] = field(default_factory=dict)  # name -> (kind, shape, dtype kind), see shapes.py
 
 
 class Reverse:
@@ -172,7 +175,7 @@ class Reverse:
     def _resolve_helpers(self) -> None:
         for s in ir.walk(self.fn.body):
             if isinstance(s, ir.Assign) and s.op is not None and s.op.kind == "helper":
-                if not (s.target in self.act.varied):
+                if s.target not in self.act.varied:
                     continue
                 varied = self._helper_varied(s)
                 spec = self.ctx.helper_spec(s.op.callee, varied, s)
@@ -180,6 +183,7 @@ class Reverse:
                 if spec.returns_container:
                     self.containers.add(s.target)
                 self.saved_names[id(s)] = self.fresh(f"{spec.fn.__name__}_saved")
+                self.primal.add(self.saved_names[id(s)])
 
     def _helper_binding(self, s: ir.Assign) -> dict[str, ast.expr]:
         import inspect
@@ -491,6 +495,11 @@ class Reverse:
         self._emit_contribs(s, contribs, out)
         return out + pops
 
+    def _float_valued(self, d: str) -> bool:
+        """Is the adjoint ``d`` certainly a Python float?  Only when every
+        value it was computed from is a recorded Python-float scalar."""
+        return False
+
     def _unknown_error(self, s: ir.Assign) -> None:
         op = s.op
         callee = op.callee
@@ -520,27 +529,65 @@ class Reverse:
                 e2 = _Subst(rename_old).visit(e2)
             mapping[p] = e2
         out = []
+        static = dict(op.static)
+        for p, e in op.bound.items():
+            if isinstance(e, ast.Name) and e.id in ctx.shapes:
+                static["shape:" + p] = ctx.shapes[e.id][1]
+        if s.target in ctx.shapes:
+            static["shape:ans"] = ctx.shapes[s.target][1]
         for p in rule.grads:
             e = op.bound.get(p)
             if not isinstance(e, ast.Name) or not self.active(e.id):
                 continue
-            t = rule.template(p, op.static)
+            t = rule.template(p, static)
             if isinstance(t, str):
                 expr = instantiate(t, mapping)
             else:
                 vname = self._inject_callable(t, rule, p)
                 pos = [mapping[q.name] for q in rule.params if q.kind == "pos" and q.name in mapping]
                 expr = call(N(vname), g, N(s.target), *pos)
-            fresh = isinstance(expr, (ast.BinOp, ast.UnaryOp)) and p not in rule.aliases
-            if p in rule.unbroadcast and self._may_broadcast(op, p):
-                expr = call(attr(ctx.rt, "unbroadcast"), expr, mapping[p])
+            fresh = _is_fresh(expr, ctx.np) and p not in rule.aliases
+            if p in rule.unbroadcast and self._may_broadcast(op, p, s.target):
+                expr = self._unbroadcast(expr, e.id, s.target)
             out.append((e.id, expr, fresh))
         return out
 
-    def _may_broadcast(self, op: ir.Op, p: str) -> bool:
+    def _unbroadcast(self, expr: ast.expr, x: str, y: str) -> ast.expr:
+        """Reduce ``expr`` (shaped like ``y``) to the shape of ``x``: inline
+        ``np.sum`` when both shapes are known, else ``rt.unbroadcast``."""
+        sx = self.ctx.shapes.get(x)
+        sy = self.ctx.shapes.get(y)
+        if sx is not None and sy is not None and sx[0] in ("array", "scalar") and sy[0] in ("array", "scalar"):
+            xs, ys = sx[1], sy[1]
+            if xs == ys:
+                return expr
+            if xs == ():
+                return call(attr(self.ctx.np, "sum"), expr)
+            lead = len(ys) - len(xs)
+            if lead >= 0 and all(a == b or a == 1 for a, b in zip(xs, ys[lead:])):
+                ones = [i + lead for i, (a, b) in enumerate(zip(xs, ys[lead:])) if a == 1 and b != 1]
+                axes = list(range(lead)) + ones
+                ax = ast.Tuple(elts=[ast.Constant(value=a) for a in axes], ctx=ast.Load()) if len(axes) != 1 \
+                    else ast.Constant(value=axes[0])
+                kw = [ast.keyword(arg="axis", value=ax)]
+                if ones:
+                    kw.append(ast.keyword(arg="keepdims", value=ast.Constant(value=True)))
+                summed = ast.Call(func=attr(self.ctx.np, "sum"), args=[expr], keywords=kw)
+                if ones and lead:
+                    summed = call(ast.Attribute(value=summed, attr="reshape", ctx=ast.Load()),
+                                  ast.Tuple(elts=[ast.Constant(value=d) for d in xs], ctx=ast.Load()))
+                return summed
+        return call(attr(self.ctx.rt, "unbroadcast"), expr, N(x))
+
+    def _may_broadcast(self, op: ir.Op, p: str, target: str = "") -> bool:
         """Could the other operands broadcast this one to a bigger shape?
-        Not when they are literal scalars or the very same value."""
+        Not when they are literal scalars or the very same value, or when the
+        recorded shapes of operand and result agree."""
         me = op.bound[p]
+        shapes = self.ctx.shapes
+        if isinstance(me, ast.Name) and me.id in shapes and target in shapes and \
+                shapes[me.id][1] == shapes[target][1]:
+            return False
         others = [op.bound[q] for q in op.rule.unbroadcast if q != p and q in op.bound]
         return not all(isinstance(o, ast.Constant) or isinstance(o, ast.Name) and isinstance(me, ast.Name)
                        and o.id == me.id for o in others)
@@ -702,7 +749,8 @@ class Reverse:
         fn = self.fn
         args = _arguments(fn)
         if self.stack:
-            fwd = [assign(self.stack, ast.List(elts=[], ctx=ast.Load()))] + fwd
+            new = call(attr(self.ctx.rt, "Stack")) if self.ctx.debug_stack else ast.List(elts=[], ctx=ast.Load())
+            fwd = [assign(self.stack, new)] + fwd
         res = fn.result if fn.result is not None else ast.Constant(value=None)
         if self.mode == "main":
             grads = []
@@ -712,6 +760,9 @@ class Reverse:
                     kind = self.ctx.kinds.get(p)
                     if kind == "farray" and self.final_state[d]:
                         grads.append(N(d))
+                    elif kind == "float" and self.ctx.shapes.get(p) == ("scalar", (), "f") and \
+                            self._float_valued(d):
+                        grads.append(N(d))
                     else:
                         grads.append(call(attr(self.ctx.rt, "mirror"), N(d), N(p)))
                 else:
@@ -719,7 +770,7 @@ class Reverse:
             ret = ast.Tuple(elts=[res, ast.Tuple(elts=grads, ctx=ast.Load())], ctx=ast.Load())
             body = [comment("forward pass")] + fwd + [comment("backward pass")] + self.seed_code + bwd
             body.append(ast.Return(value=ret))
-            return _funcdef(self.gen_name, args, body)
+            return simplify(_funcdef(self.gen_name, args, body), self._protected())
         # helper: forward returns (result, saved); backward takes (g, saved)
         spec: HelperSpec = self.spec
         saved = sorted(self.needed - {self.stack} if self.stack else self.needed,
@@ -727,7 +778,14 @@ class Reverse:
         saved_elts = [N(n) for n in saved] + ([N(self.stack)] if self.stack else [])
         fwd_ret = ast.Return(value=ast.Tuple(elts=[res, ast.Tuple(elts=saved_elts, ctx=ast.Load())],
                                              ctx=ast.Load()))
-        fwd_def = _funcdef(spec.fwd, args, fwd + [fwd_ret])
+        top = set(fn.params)
+        for st in fn.body:
+            if isinstance(st, ir.Assign):
+                top.update(self._targets(st))
+            elif isinstance(st, ir.Unpack):
+                top.update(st.targets)
+        predeclare = [assign(n, ast.Constant(value=None)) for n in saved if n not in top]
+        fwd_def = _funcdef(spec.fwd, args, predeclare + fwd + [fwd_ret])
         unpack = []
         if saved_elts:
             names = saved + ([self.stack] if self.stack else [])
@@ -745,8 +803,31 @@ class Reverse:
         bwd_args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=self.g_param), ast.arg(arg=self.saved_param)],
                                  vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
         body = unpack + self.seed_code + bwd + [ast.Return(value=ret)]
-        bwd_def = _funcdef(spec.bwd, bwd_args, body)
+        bwd_def = simplify(_funcdef(spec.bwd, bwd_args, body), self._protected())
         return [fwd_def, bwd_def]
+
+    def _protected(self) -> set[str]:
+        """Names simplify must keep: parameters and the primal values."""
+        return set(self.primal) | {self.stack} | set(self.fn.params)
+
+
+# NumPy functions that always return a new, writable array
+_FRESH_NP = {"outer", "dot", "matmul", "full", "zeros_like", "ones_like", "zeros", "ones", "multiply", "add",
+             "subtract", "divide", "true_divide", "exp", "log", "tanh", "sin", "cos", "where", "sign", "sqrt",
+             "square", "einsum", "tensordot", "kron", "concatenate", "stack", "copy", "array", "abs", "maximum",
+             "minimum", "clip", "sum", "mean", "cumsum", "negative", "reciprocal", "power", "inner", "diag",
+             "trace", "take", "repeat", "tile", "pad", "sort", "cosh", "sinh", "log1p", "expm1"}
+
+
+def _is_fresh(expr: ast.expr, np_name: str) -> bool:
+    """Does ``expr`` certainly build a new value (safe to add into in place)?"""
+    if isinstance(expr, (ast.BinOp, ast.UnaryOp)):
+        return True
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
+            isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name:
+        return expr.func.attr in _FRESH_NP and not (expr.func.attr == "sum" and len(expr.args) == 1
+                                                     and not expr.keywords and False)
+    return False
 
 
 def _if(test: ast.expr, body: list, orelse: list) -> list[ast.stmt]:

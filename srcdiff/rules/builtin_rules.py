@@ -16,7 +16,27 @@ defvjp(operator.mul, "a, b", a="g * b", b="g * a", unbroadcast="ab", group=G, na
 defvjp(operator.truediv, "a, b", a="g / b", b="-g * ans / b", unbroadcast="ab", group=G, name="/")
 defvjp(operator.neg, "a", a="-g", group=G, name="unary -")
 defvjp(operator.pos, "a", a="g", aliases="a", group=G, name="unary +")
-defvjp(operator.matmul, "a, b", a="rt.dmatmul_a(g, a, b)", b="rt.dmatmul_b(g, a, b)", group=G, name="@")
+
+
+def _ndims(s):
+    sa, sb = s.get("shape:a"), s.get("shape:b")
+    return (len(sa) if sa is not None else None, len(sb) if sb is not None else None)
+
+
+@static_template
+def _matmul_a(s):
+    """d(a @ b)/da, written out when the shapes are known from the first call."""
+    return {(2, 1): "np.outer(g, b)", (2, 2): "g @ b.T", (1, 2): "b @ g", (1, 1): "g * b"}.get(
+        _ndims(s), "rt.dmatmul_a(g, a, b)")
+
+
+@static_template
+def _matmul_b(s):
+    return {(2, 1): "a.T @ g", (2, 2): "a.T @ g", (1, 2): "np.outer(a, g)", (1, 1): "g * a"}.get(
+        _ndims(s), "rt.dmatmul_b(g, a, b)")
+
+
+defvjp(operator.matmul, "a, b", a=_matmul_a, b=_matmul_b, group=G, name="@")
 
 
 @static_template
@@ -49,6 +69,8 @@ defvjp(builtins.min, "a, b", a="g * (a <= b)", b="g * (b < a)", group=B,
        note="two arguments; ties go to the first")
 defvjp(builtins.max, "a, b", a="g * (a >= b)", b="g * (b > a)", group=B,
        note="two arguments; ties go to the first")
+defvjp(builtins.sum, "iterable, start=0", iterable="rt.sum_list_grad(g, iterable)", start="g",
+       aliases=("iterable", "start"), group=B, note="sum of a list or tuple of values")
 nondifferentiable(builtins.len, builtins.range, builtins.int, builtins.bool, builtins.round,
                   builtins.isinstance, builtins.print, builtins.enumerate, builtins.zip,
                   builtins.type, builtins.str, builtins.repr, builtins.hash, builtins.id,

@@ -35,8 +35,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ..errors import SrcdiffError
 
@@ -69,8 +70,13 @@ class Rule:
 
     def signature(self) -> str:
         out = []
+        star = False
         for p in self.params:
+            if p.kind == "kwonly" and not star:
+                out.append("*")
+                star = True
             if p.kind == "varargs":
+                star = True
                 out.append("*" + p.name)
             elif p.kind == "varkw":
                 out.append("**" + p.name)
@@ -172,7 +178,9 @@ def _check_template(rule: Rule, param: str, t: Any) -> None:
         try:
             ast.parse(t, mode="eval")
         except SyntaxError as exc:
-            raise SrcdiffError(f"rule for {rule.name}: template for {param!r} is not an expression: {exc.msg}") from None
+            raise SrcdiffError(
+                f"rule for {rule.name}: template for {param!r} is not an expression: {exc.msg}"
+            ) from None
     elif not callable(t):
         raise SrcdiffError(f"rule for {rule.name}: the gradient for {param!r} must be a str or a callable")
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import runtime as rt
-from .registry import TABLE, REQUIRED, Rule
+from .registry import REQUIRED, TABLE, Rule
 
 
 def _static(rule: Rule, values: dict[str, Any]) -> dict[str, Any]:

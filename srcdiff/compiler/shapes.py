@@ -1,0 +1,168 @@
+"""Shapes: run the normalized forward pass once on the first call's arguments
+and record the shape of every value.
+
+The reverse pass uses shapes that are fixed by the input shapes to write
+simpler, faster adjoints: no broadcasting reductions where shapes already
+match, ``np.outer`` for a matrix-vector product, and so on.  Gradients are
+cached per argument shapes, so a call with other shapes compiles again.
+
+Values whose shape can change while the input shapes stay the same (boolean
+masks, lists grown by ``append``, results of non-differentiable functions
+such as ``np.nonzero``) are marked unstable and never specialized.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from typing import Any
+
+import numpy as np
+
+from . import ir
+from .emit import build, render
+from .graph import operand_names
+from .reverse import _funcdef
+
+REC = "__srcdiff_record__"
+
+
+def _shape(v: Any) -> Any:
+    t = type(v)
+    if t is np.ndarray:
+        return ("array", v.shape, v.dtype.kind)
+    if t is float or isinstance(v, np.floating):
+        return ("scalar", (), "f")
+    if t is int or isinstance(v, np.integer):
+        return ("scalar", (), "i")
+    if t is bool or isinstance(v, np.bool_):
+        return ("scalar", (), "b")
+    return ("other", None, None)
+
+
+class _Probe:
+    def __init__(self, fn: ir.Function) -> None:
+        self.fn = fn
+        self.sites: list[str] = []
+
+    def rec(self, name: str) -> ast.stmt:
+        self.sites.append(name)
+        return ast.Expr(value=ast.Call(func=ast.Name(id=REC, ctx=ast.Load()),
+                                       args=[ast.Constant(value=len(self.sites) - 1),
+                                             ast.Name(id=name, ctx=ast.Load())], keywords=[]))
+
+    def block(self, stmts) -> list[ast.stmt]:
+        out: list[ast.stmt] = []
+        for s in stmts:
+            if isinstance(s, ir.Assign):
+                if s.counter:
+                    out.append(ast.AugAssign(target=ast.Name(id=s.target, ctx=ast.Store()), op=ast.Add(),
+                                             value=ast.Constant(value=1)))
+                    continue
+                out.append(ast.Assign(targets=[ast.Name(id=s.target, ctx=ast.Store())],
+                                      value=copy.deepcopy(s.value), lineno=0))
+                out.append(self.rec(s.target))
+            elif isinstance(s, ir.Unpack):
+                out.append(ast.Assign(targets=[ast.Tuple(elts=[ast.Name(id=t, ctx=ast.Store()) for t in s.targets],
+                                                         ctx=ast.Store())],
+                                      value=ast.Name(id=s.value, ctx=ast.Load()), lineno=0))
+                out += [self.rec(t) for t in s.targets]
+            elif isinstance(s, ir.Append):
+                out.append(ast.Expr(value=ast.Call(
+                    func=ast.Attribute(value=ast.Name(id=s.lst, ctx=ast.Load()), attr="append", ctx=ast.Load()),
+                    args=[copy.deepcopy(s.value)], keywords=[])))
+            elif isinstance(s, ir.Expr):
+                continue  # no side effects (print ...) in the probe
+            elif isinstance(s, ir.If):
+                body = self.block(s.body) or [ast.Pass()]
+                orelse = self.block(s.orelse)
+                out.append(ast.If(test=copy.deepcopy(s.test), body=body, orelse=orelse))
+            elif isinstance(s, ir.For):
+                body = [self.rec(s.target)] + self.block(s.body)
+                out.append(ast.For(target=ast.Name(id=s.target, ctx=ast.Store()),
+                                   iter=ast.Call(func=ast.Name(id="range", ctx=ast.Load()),
+                                                 args=list(s.range_args), keywords=[]),
+                                   body=body, orelse=[], lineno=0))
+            elif isinstance(s, ir.While):
+                out.append(ast.While(test=copy.deepcopy(s.test), body=self.block(s.body) or [ast.Pass()],
+                                     orelse=[]))
+            elif isinstance(s, ir.BreakIf):
+                out.append(ast.If(test=ast.Name(id=s.flag, ctx=ast.Load()), body=[ast.Break()], orelse=[]))
+        return out
+
+
+def probe(fn: ir.Function, args: tuple, kwargs: dict) -> dict[str, tuple] | None:
+    """Shapes of the values of ``fn`` on these arguments: ``{name: shape}`` for
+    values with one stable shape.  ``None`` when the probe cannot run."""
+    p = _Probe(fn)
+    body = [p.rec(n) for n in fn.params] + p.block(fn.body)
+    body.append(ast.Return(value=ast.Constant(value=None)))
+    fdef = _funcdef("probe", copy.deepcopy(fn.source.node.args), body)
+    seen: dict[int, set] = {}
+
+    def record(i: int, v: Any) -> None:
+        s = seen.get(i)
+        if s is None:
+            seen[i] = {_shape(v)}
+        elif len(s) < 3:
+            s.add(_shape(v))
+
+    inject = {REC: record}
+    for name, value in fn.source.closure.items():
+        inject.setdefault(name, value)
+    try:
+        built = build(render([fdef]), ["probe"], inject, fn.source.globals, f"probe {fn.name}")
+        with np.errstate(all="ignore"):
+            built["probe"](*args, **kwargs)
+    except Exception:  # the gradient call will raise the same error, with a better traceback
+        return None
+    by_name: dict[str, set] = {}
+    for i, name in enumerate(p.sites):
+        if i in seen:
+            by_name.setdefault(name, set()).update(seen[i])
+    unstable = _unstable(fn, by_name)
+    out: dict[str, tuple] = {}
+    for name, shapes in by_name.items():
+        if name in unstable or len(shapes) != 1:
+            continue
+        kind, shape, dkind = next(iter(shapes))
+        if kind != "other":
+            out[name] = (kind, shape, dkind)
+    return out
+
+
+def _unstable(fn: ir.Function, shapes: dict[str, set]) -> set[str]:
+    """Names whose shape may change while input shapes stay the same."""
+    local = set(fn.params)
+    for s in ir.walk(fn.body):
+        if isinstance(s, ir.Assign):
+            local.add(s.target)
+        elif isinstance(s, ir.Unpack):
+            local.update(s.targets)
+    bad: set[str] = set()
+    for s in ir.walk(fn.body):
+        if isinstance(s, ir.Append):
+            bad.add(s.lst)
+        elif isinstance(s, ir.Assign) and s.op is not None:
+            k = s.op.kind
+            if k in ("nondiff", "unknown", "opaque", "helper") and any(
+                    sh[0] == "array" for sh in shapes.get(s.target, ())):
+                bad.add(s.target)
+            if isinstance(s.value, ast.Subscript):
+                for n in operand_names(s.value.slice, local):
+                    if any(sh[0] == "array" and sh[2] == "b" or sh[0] == "other" for sh in shapes.get(n, ())):
+                        bad.add(s.target)
+    changed = True
+    while changed:
+        changed = False
+        for s in ir.walk(fn.body):
+            if isinstance(s, ir.Assign) and s.target not in bad:
+                if any(n in bad for n in operand_names(s.value, local)):
+                    bad.add(s.target)
+                    changed = True
+            elif isinstance(s, ir.Unpack) and s.value in bad:
+                for t in s.targets:
+                    if t not in bad:
+                        bad.add(t)
+                        changed = True
+    return bad
