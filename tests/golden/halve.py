@@ -1,0 +1,21 @@
+def halve_grad(x):
+    # forward pass
+    stack = []
+    n_iter = 0
+    while x > 1.0:
+        n_iter += 1
+        stack.append(x)
+        x = x / 2.0
+    t1 = x * x
+    # backward pass
+    dt1 = rt.seed(t1, 'halve')
+    # return x * x
+    dx = dt1 * x
+    dx += dt1 * x
+    for __1 in range(n_iter):
+        # while x > 1.0:
+        # x = x / 2.0
+        x_prev = stack.pop()
+        dx = dx / 2.0
+        x = x_prev
+    return (t1, (rt.mirror(dx, x),))

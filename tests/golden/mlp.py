@@ -1,0 +1,49 @@
+def mlp_grad(W1, b1, W2, b2, x):
+    # forward pass
+    h, layer_saved = layer_fwd(x, W1, b1)
+    out, layer_saved_1 = layer_fwd_1(h, W2, b2)
+    t1 = np.sum(out)
+    # backward pass
+    dt1 = rt.seed(t1, 'mlp')
+    # return np.sum(out)
+    dout = np.full(np.shape(out), dt1)
+    # out = layer(h, W2, b2)
+    dh, dW2, db2 = layer_bwd_1(dout, layer_saved_1)
+    # h = layer(x, W1, b1)
+    dW1, db1 = layer_bwd(dh, layer_saved)
+    return (t1, (rt.mirror(dW1, W1), rt.mirror(db1, b1), rt.mirror(dW2, W2), rt.mirror(db2, b2)))
+
+
+def layer_fwd(x, W, b):
+    t1 = W @ x
+    t2 = t1 + b
+    t3 = np.tanh(t2)
+    return (t3, (W, b, x, t1, t3))
+
+
+def layer_bwd(dt3, saved):
+    W, b, x, t1, t3 = saved
+    # return np.tanh(W @ x + b)
+    dt2 = dt3 * (1.0 - t3 * t3)
+    dt1 = rt.unbroadcast(dt2, t1)
+    db = rt.unbroadcast(dt2, b)
+    dW = rt.dmatmul_a(dt1, W, x)
+    return (dW, db)
+
+
+def layer_fwd_1(x, W, b):
+    t1 = W @ x
+    t2 = t1 + b
+    t3 = np.tanh(t2)
+    return (t3, (W, b, x, t1, t3))
+
+
+def layer_bwd_1(dt3, saved):
+    W, b, x, t1, t3 = saved
+    # return np.tanh(W @ x + b)
+    dt2 = dt3 * (1.0 - t3 * t3)
+    dt1 = rt.unbroadcast(dt2, t1)
+    db = rt.unbroadcast(dt2, b)
+    dW = rt.dmatmul_a(dt1, W, x)
+    dx = rt.dmatmul_b(dt1, W, x)
+    return (dx, dW, db)

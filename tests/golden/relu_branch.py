@@ -1,0 +1,24 @@
+def relu_branch_grad(x, w):
+    # forward pass
+    z = w * x
+    t1 = z > 0.0
+    if t1:
+        y = z
+    else:
+        y = 0.01 * z
+    t2 = y * y
+    # backward pass
+    dt2 = rt.seed(t2, 'relu_branch')
+    # return y * y
+    dy = dt2 * y
+    dy += dt2 * y
+    if t1:
+        # y = z
+        dz = dy
+    else:
+        # y = 0.01 * z
+        dz = dy * 0.01
+    # z = w * x
+    dw = dz * x
+    dx = dz * w
+    return (t2, (rt.mirror(dx, x), rt.mirror(dw, w)))
