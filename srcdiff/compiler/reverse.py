@@ -128,7 +128,7 @@ class Reverse:
         self.containers: set[str] = set()
         self._find_containers()
         self.saved_names: dict[int, str] = {}  # id(helper Assign) -> saved-tuple name
-        self.pushed: set[int] = set()  # ids of statements whose targets are pushed
+        self.pushed: dict[int, list[str]] = {}  # id(statement) -> its targets saved on the stack
         self.none_init: dict[int, list[str]] = {}
         self.needed: set[str] = set()
         self.stack = ""
@@ -251,7 +251,7 @@ class Reverse:
         return bool(self.pushed)
 
     def _plan_pushes(self) -> None:
-        self.pushed = set()
+        self.pushed = {}
         self.none_init = {}
         needed = self.needed | {self.saved_names[i] for i in self.saved_names}
         defined = set(self.fn.params)
@@ -269,8 +269,9 @@ class Reverse:
                 tid = top_id if top_id is not None else id(s)
                 if isinstance(s, (ir.Assign, ir.Unpack)):
                     ts = self._targets(s)
-                    if any(t in needed and (in_loop or t in defined) for t in ts):
-                        self.pushed.add(id(s))
+                    saved = [t for t in ts if t in needed and (in_loop or t in defined)]
+                    if saved:
+                        self.pushed[id(s)] = saved
                     defined.update(ts)
                 elif isinstance(s, ir.If):
                     before = set(defined)
@@ -283,6 +284,7 @@ class Reverse:
                 elif isinstance(s, (ir.For, ir.While)):
                     assigned = loop_assigned(s.body)
                     fresh = sorted(n for n in assigned if n in needed and n not in defined)
+                    # (only names a statement in the loop actually saves need a first value)
                     if fresh:
                         self.none_init.setdefault(id(s), []).extend(fresh)
                     defined.update(assigned)
@@ -306,9 +308,8 @@ class Reverse:
                 for n in self.none_init[id(s)]:
                     out.append(assign(n, ast.Constant(value=None)))
             if isinstance(s, ir.Assign):
-                if id(s) in self.pushed:
-                    for t in self._targets(s):
-                        out.append(self._push(t))
+                for t in self.pushed.get(id(s), ()):
+                    out.append(self._push(t))
                 if id(s) in self.helper_specs:
                     spec = self.helper_specs[id(s)]
                     value = ast.Call(func=N(spec.fwd), args=list(s.op.args),
@@ -320,9 +321,8 @@ class Reverse:
                 else:
                     out.append(assign(s.target, copy.deepcopy(s.value)))
             elif isinstance(s, ir.Unpack):
-                if id(s) in self.pushed:
-                    for t in s.targets:
-                        out.append(self._push(t))
+                for t in self.pushed.get(id(s), ()):
+                    out.append(self._push(t))
                 out.append(ast.Assign(targets=[ast.Tuple(elts=[S(t) for t in s.targets], ctx=ast.Store())],
                                       value=N(s.value), lineno=0))
             elif isinstance(s, ir.Append):
@@ -394,7 +394,7 @@ class Reverse:
         if self.first_pass or id(s) not in self.pushed:
             return []
         out = []
-        for t in reversed(self._targets(s)):
+        for t in reversed(self.pushed[id(s)]):
             out.append(assign(t, call(attr(self.stack, "pop"))))
         return out
 
@@ -456,7 +456,7 @@ class Reverse:
         rename_old: dict[str, ast.expr] = {}
         prev_stmts: list[ast.stmt] = []
         # y = f(..., y, ...) inside a loop or branch: the rule needs the old y
-        if (not self.first_pass and id(s) in self.pushed and op.kind != "helper"
+        if (not self.first_pass and y in self.pushed.get(id(s), ()) and op.kind != "helper"
                 and y in {n.id for n in op.operands}):
             prev = self.fresh(y + "_prev")
             prev_stmts.append(assign(prev, call(attr(self.stack, "pop"))))

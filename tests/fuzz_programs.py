@@ -1,0 +1,130 @@
+"""A generator of random small programs from the subset srcdiff supports,
+for differential testing against finite differences."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import os
+import sys
+import tempfile
+
+from hypothesis import strategies as st
+
+HEADER = '''import math
+import numpy as np
+
+
+def h_mix(a, b):
+    return a * np.cos(b) + 0.5 * b
+
+
+def h_pair(a, b):
+    return a + b, a * b
+
+
+def h_rec(a, n):
+    if n <= 0:
+        return a
+    return h_rec(np.sin(a) + 0.1 * a, n - 1)
+
+'''
+
+UNARY = ["np.sin({a})", "np.tanh({a})", "np.exp(0.1 * {a})", "({a}) ** 2", "np.sqrt({a} * {a} + 1.0)",
+         "np.cos({a}) * 0.5", "-{a}", "np.log(1.0 + {a} * {a})", "abs({a} + 0.25)"]
+BINARY = ["{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / ({b} * {b} + 1.0)", "h_mix({a}, {b})",
+          "np.maximum({a}, {b} + 0.3)", "{a} * 0.5 + {b} * 0.25"]
+
+
+@st.composite
+def programs(draw, arrays: bool = False):
+    """Source text of ``def prog(x, y)`` returning a scalar."""
+    names = ["x", "y"]
+    counter = itertools.count()
+    lines: list[str] = []
+
+    def var():
+        return draw(st.sampled_from(names))
+
+    def expr():
+        if draw(st.booleans()):
+            return draw(st.sampled_from(UNARY)).format(a=var())
+        return draw(st.sampled_from(BINARY)).format(a=var(), b=var())
+
+    def cond():
+        v = var()
+        c = draw(st.sampled_from(["0.0", "0.5", "-0.5", "1.0"]))
+        op = draw(st.sampled_from([">", "<"]))
+        test = f"np.sum({v}) {op} {c}" if arrays else f"{v} {op} {c}"
+        return test
+
+    def block(depth: int, indent: str, in_loop: bool) -> None:
+        n = draw(st.integers(1, 3))
+        for _ in range(n):
+            kind = draw(st.sampled_from(["assign", "assign", "assign", "if", "for", "while", "pair", "jump", "rec"]))
+            if kind in ("if", "for", "while") and depth >= 2:
+                kind = "assign"
+            if kind == "jump" and not in_loop:
+                kind = "assign"
+            if kind == "assign":
+                target = draw(st.sampled_from(names + [f"v{next(counter)}"]))
+                lines.append(f"{indent}{target} = {expr()}")
+                if target not in names:
+                    names.append(target)
+            elif kind == "pair":
+                a, b = f"p{next(counter)}", f"q{next(counter)}"
+                lines.append(f"{indent}{a}, {b} = h_pair({var()}, {var()})")
+                names.extend([a, b])
+            elif kind == "rec":
+                target = draw(st.sampled_from(names))
+                lines.append(f"{indent}{target} = h_rec({var()}, {draw(st.integers(0, 2))})")
+            elif kind == "jump":
+                lines.append(f"{indent}if {cond()}:")
+                lines.append(f"{indent}    {draw(st.sampled_from(['break', 'continue']))}")
+            elif kind == "if":
+                lines.append(f"{indent}if {cond()}:")
+                before = list(names)
+                block(depth + 1, indent + "    ", in_loop)
+                names[:] = before  # names first bound in a branch are not used after it
+                if draw(st.booleans()):
+                    lines.append(f"{indent}else:")
+                    block(depth + 1, indent + "    ", in_loop)
+                    names[:] = before
+            elif kind == "for":
+                i = f"i{next(counter)}"
+                lines.append(f"{indent}for {i} in range({draw(st.integers(1, 3))}):")
+                before = list(names)
+                block(depth + 1, indent + "    ", True)
+                names[:] = before
+            elif kind == "while":
+                k = f"k{next(counter)}"
+                lines.append(f"{indent}{k} = 0")
+                lines.append(f"{indent}while {k} < {draw(st.integers(1, 3))}:")
+                lines.append(f"{indent}    {k} = {k} + 1")
+                before = list(names)
+                block(depth + 1, indent + "    ", True)
+                names[:] = before
+
+    block(0, "    ", False)
+    used = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3))
+    total = " + ".join(f"np.sum({u})" if arrays else u for u in used)
+    body = "\n".join(lines)
+    return f"def prog(x, y):\n{body}\n    return {total} + 0.0 * x\n" if not arrays else \
+        f"def prog(x, y):\n{body}\n    return {total} + 0.0 * np.sum(x)\n"
+
+
+_counter = itertools.count()
+_dir = tempfile.mkdtemp(prefix="srcdiff_fuzz_")
+
+
+def load(source: str):
+    """Write ``source`` to a module file and import ``prog`` from it."""
+    name = f"fuzz_prog_{os.getpid()}_{next(_counter)}"
+    path = os.path.join(_dir, name + ".py")
+    with open(path, "w") as fh:
+        fh.write(HEADER + source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module.prog
