@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
             g = api.graph(fn, wrt=wrt)
             print(g.to_dot() if args.dot else g)
         return 0
+    except BrokenPipeError:  # e.g. piped into head
+        return 0
     except (CliError, SrcdiffError) as exc:
         msg = str(exc).splitlines()
         print("srcdiff: " + " | ".join(m.strip() for m in msg), file=sys.stderr)
