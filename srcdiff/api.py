@@ -149,7 +149,9 @@ class GradientFunction:
         return c
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        c = self.compiled_for(args, kwargs)
+        c = self._compiled.get(_spec_key(args, kwargs))
+        if c is None or c.deps:
+            c = self.compiled_for(args, kwargs)
         value, grads = c.fn(*args, **kwargs)
         if self.single:
             grads = grads[0]
@@ -188,10 +190,25 @@ class _Unkeyable(Exception):
     pass
 
 
+_ndarray = np.ndarray
+
+
 def _spec_key(args: tuple, kwargs: dict) -> Any:
     """What the generated code is specialized on: the types and shapes of
     the arguments.  ``None`` (no shape specialization) for arguments we
     cannot key cheaply."""
+    if not kwargs:
+        key = []
+        for a in args:
+            t = type(a)
+            if t is _ndarray:
+                key.append((a.shape, a.dtype.char))
+            elif t is float or t is int:
+                key.append(t)
+            else:
+                break
+        else:
+            return tuple(key)
     budget = [256]
     try:
         key = tuple(_spec(a, budget) for a in args)

@@ -18,7 +18,19 @@ from .frontend import parse_function
 from .graph import Resolver
 from .normalize import normalize
 from .reverse import Context, HelperSpec, Reverse
-from .shapes import probe
+from .shapes import merge, probe
+
+
+def _calls_signature(calls: list | None) -> Any:
+    """The shapes a helper's recorded calls share, or None (generic helper)."""
+    if not calls:
+        return None
+    from ..api import _spec_key
+
+    keys = {_spec_key(a, k) for a, k in calls}
+    if len(keys) != 1 or None in keys:
+        return None
+    return keys.pop()
 
 MAX_HELPER_DEPTH = 50
 
@@ -113,8 +125,9 @@ class Unit:
                     if root.id in src.globals:
                         self.deps.append((src.globals, root.id, src.globals[root.id]))
 
-    def helper_spec(self, fn: Any, varied: list[str], stmt: Any) -> HelperSpec:
-        key = (fn, tuple(varied))
+    def helper_spec(self, fn: Any, varied: list[str], stmt: Any, calls: list | None = None) -> HelperSpec:
+        sig = _calls_signature(calls)
+        key = (fn, tuple(varied), sig)
         spec = self.specs.get(key)
         if spec is not None:
             return spec
@@ -139,6 +152,14 @@ class Unit:
             self.record_deps(f)
             act = analyze(f, list(varied))
             ctx = self.context(f, {})
+            if sig is not None:
+                runs = [probe(f, a, k) for a, k in calls]
+                ctx.shapes = merge(runs)
+                ctx.helper_calls = {}
+                for r in runs:
+                    if r is not None:
+                        for site, recorded in r.calls.items():
+                            ctx.helper_calls.setdefault(site, []).extend(recorded)
             rev = Reverse(f, act, ctx, list(varied), mode="helper")
             rev.spec = spec
             defs = rev.build()
@@ -193,7 +214,10 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
     gen_name = unit.fresh_global(f"{base}_grad", f.names)
     ctx = unit.context(f, kinds)
     if args is not None:
-        ctx.shapes = probe(f, args, kwargs or {}) or {}
+        probed = probe(f, args, kwargs or {})
+        if probed is not None:
+            ctx.shapes = probed.shapes
+            ctx.helper_calls = probed.calls
     unit.record_deps(f)
     rev = Reverse(f, act, ctx, wrt, mode="main", gen_name=gen_name)
     fdef = rev.build()

@@ -102,6 +102,7 @@ class Context:
     kinds: dict[str, str] = field(default_factory=dict)  # wrt param -> kind
     debug_stack: bool = False  # instrumented stacks (srcdiff.stack_stats)
     shapes: dict[str, tuple] = field(default_factory=dict)  # name -> (kind, shape, dtype kind), see shapes.py
+    helper_calls: dict[int, list] = field(default_factory=dict)  # id(call stmt) -> recorded (args, kwargs)
 
 
 class Reverse:
@@ -178,7 +179,11 @@ class Reverse:
                 if s.target not in self.act.varied:
                     continue
                 varied = self._helper_varied(s)
-                spec = self.ctx.helper_spec(s.op.callee, varied, s)
+                calls = self.ctx.helper_calls.get(id(s), [])
+                # the recorded arguments are trusted only when their shapes are stable
+                if not all(a.id in self.ctx.shapes for a in s.op.operands):
+                    calls = []
+                spec = self.ctx.helper_spec(s.op.callee, varied, s, calls)
                 self.helper_specs[id(s)] = spec
                 if spec.returns_container:
                     self.containers.add(s.target)
@@ -808,7 +813,8 @@ class Reverse:
 
     def _protected(self) -> set[str]:
         """Names simplify must keep: parameters and the primal values."""
-        return set(self.primal) | {self.stack} | set(self.fn.params)
+        adj_params = {self.adj_names[p] for p in self.fn.params if p in self.adj_names}
+        return set(self.primal) | {self.stack} | set(self.fn.params) | adj_params
 
 
 # NumPy functions that always return a new, writable array

@@ -25,6 +25,7 @@ from .graph import operand_names
 from .reverse import _funcdef
 
 REC = "__srcdiff_record__"
+CALL = "__srcdiff_call__"
 
 
 def _shape(v: Any) -> Any:
@@ -44,6 +45,7 @@ class _Probe:
     def __init__(self, fn: ir.Function) -> None:
         self.fn = fn
         self.sites: list[str] = []
+        self.calls: list[ir.Assign] = []  # helper call statements, by call-site number
 
     def rec(self, name: str) -> ast.stmt:
         self.sites.append(name)
@@ -59,8 +61,14 @@ class _Probe:
                     out.append(ast.AugAssign(target=ast.Name(id=s.target, ctx=ast.Store()), op=ast.Add(),
                                              value=ast.Constant(value=1)))
                     continue
-                out.append(ast.Assign(targets=[ast.Name(id=s.target, ctx=ast.Store())],
-                                      value=copy.deepcopy(s.value), lineno=0))
+                value = copy.deepcopy(s.value)
+                if s.op is not None and s.op.kind == "helper":
+                    # record the arguments, so the helper can be probed with them too
+                    self.calls.append(s)
+                    value = ast.Call(func=ast.Name(id=CALL, ctx=ast.Load()),
+                                     args=[ast.Constant(value=len(self.calls) - 1), value.func] + value.args,
+                                     keywords=value.keywords)
+                out.append(ast.Assign(targets=[ast.Name(id=s.target, ctx=ast.Store())], value=value, lineno=0))
                 out.append(self.rec(s.target))
             elif isinstance(s, ir.Unpack):
                 out.append(ast.Assign(targets=[ast.Tuple(elts=[ast.Name(id=t, ctx=ast.Store()) for t in s.targets],
@@ -91,9 +99,18 @@ class _Probe:
         return out
 
 
-def probe(fn: ir.Function, args: tuple, kwargs: dict) -> dict[str, tuple] | None:
-    """Shapes of the values of ``fn`` on these arguments: ``{name: shape}`` for
-    values with one stable shape.  ``None`` when the probe cannot run."""
+class Probed:
+    """What one probe run learned."""
+
+    def __init__(self, shapes: dict[str, tuple], calls: dict[int, list]) -> None:
+        self.shapes = shapes  # name -> (kind, shape, dtype kind) for stable values
+        self.calls = calls  # id(helper call statement) -> [(args, kwargs), ...] recorded
+
+
+def probe(fn: ir.Function, args: tuple, kwargs: dict) -> Probed | None:
+    """Run ``fn``'s normalized forward pass on these arguments, recording the
+    shape of every value and the arguments of helper calls.  ``None`` when
+    the probe cannot run."""
     p = _Probe(fn)
     body = [p.rec(n) for n in fn.params] + p.block(fn.body)
     body.append(ast.Return(value=ast.Constant(value=None)))
@@ -107,7 +124,15 @@ def probe(fn: ir.Function, args: tuple, kwargs: dict) -> dict[str, tuple] | None
         elif len(s) < 3:
             s.add(_shape(v))
 
-    inject = {REC: record}
+    calls: dict[int, list] = {}
+
+    def record_call(site: int, func: Any, *a: Any, **k: Any) -> Any:
+        got = calls.setdefault(site, [])
+        if len(got) < 4:
+            got.append((a, k))
+        return func(*a, **k)
+
+    inject = {REC: record, CALL: record_call}
     for name, value in fn.source.closure.items():
         inject.setdefault(name, value)
     try:
@@ -120,6 +145,20 @@ def probe(fn: ir.Function, args: tuple, kwargs: dict) -> dict[str, tuple] | None
     for i, name in enumerate(p.sites):
         if i in seen:
             by_name.setdefault(name, set()).update(seen[i])
+    return Probed(stable_shapes(fn, by_name), {id(p.calls[i]): c for i, c in calls.items()})
+
+
+def merge(runs: list[Probed | None]) -> dict[str, tuple]:
+    """Shapes that every run agrees on (a helper probed at several call sites)."""
+    if not runs or any(r is None for r in runs):
+        return {}
+    out = dict(runs[0].shapes)
+    for r in runs[1:]:
+        out = {k: v for k, v in out.items() if r.shapes.get(k) == v}
+    return out
+
+
+def stable_shapes(fn: ir.Function, by_name: dict[str, set]) -> dict[str, tuple]:
     unstable = _unstable(fn, by_name)
     out: dict[str, tuple] = {}
     for name, shapes in by_name.items():
@@ -145,7 +184,7 @@ def _unstable(fn: ir.Function, shapes: dict[str, set]) -> set[str]:
             bad.add(s.lst)
         elif isinstance(s, ir.Assign) and s.op is not None:
             k = s.op.kind
-            if k in ("nondiff", "unknown", "opaque", "helper") and any(
+            if k in ("nondiff", "unknown", "opaque") and any(
                     sh[0] == "array" for sh in shapes.get(s.target, ())):
                 bad.add(s.target)
             if isinstance(s.value, ast.Subscript):

@@ -18,16 +18,15 @@ def layer_fwd(x, W, b):
     t1 = W @ x
     t2 = t1 + b
     t3 = np.tanh(t2)
-    return (t3, (W, b, x, t1, t3))
+    return (t3, (x, t3))
 
 
 def layer_bwd(dt3, saved):
-    W, b, x, t1, t3 = saved
+    x, t3 = saved
     # return np.tanh(W @ x + b)
     dt2 = dt3 * (1.0 - t3 * t3)
-    dt1 = rt.unbroadcast(dt2, t1)
-    db = rt.unbroadcast(dt2, b)
-    dW = rt.dmatmul_a(dt1, W, x)
+    db = dt2
+    dW = np.outer(dt2, x)
     return (dW, db)
 
 
@@ -35,15 +34,14 @@ def layer_fwd_1(x, W, b):
     t1 = W @ x
     t2 = t1 + b
     t3 = np.tanh(t2)
-    return (t3, (W, b, x, t1, t3))
+    return (t3, (W, x, t3))
 
 
 def layer_bwd_1(dt3, saved):
-    W, b, x, t1, t3 = saved
+    W, x, t3 = saved
     # return np.tanh(W @ x + b)
     dt2 = dt3 * (1.0 - t3 * t3)
-    dt1 = rt.unbroadcast(dt2, t1)
-    db = rt.unbroadcast(dt2, b)
-    dW = rt.dmatmul_a(dt1, W, x)
-    dx = rt.dmatmul_b(dt1, W, x)
+    db = dt2
+    dW = np.outer(dt2, x)
+    dx = W.T @ dt2
     return (dx, dW, db)
