@@ -1,3 +1,4 @@
+# isort: skip_file
 """The table of derivative rules (one short entry per primitive).
 
 Importing this package registers the built-in rules.  Users add their own
