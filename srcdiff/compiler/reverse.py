@@ -269,12 +269,14 @@ class Reverse:
                     out.add(s.target)
             return out
 
+        invariant = self._loop_invariant()
+
         def walk(stmts, in_loop: bool, top_id=None):
             for s in stmts:
                 tid = top_id if top_id is not None else id(s)
                 if isinstance(s, (ir.Assign, ir.Unpack)):
                     ts = self._targets(s)
-                    saved = [t for t in ts if t in needed and (in_loop or t in defined)]
+                    saved = [t for t in ts if t in needed and (in_loop or t in defined) and id(s) not in invariant]
                     if saved:
                         self.pushed[id(s)] = saved
                     defined.update(ts)
@@ -298,6 +300,48 @@ class Reverse:
                     walk(s.body, True, tid)
 
         walk(self.fn.body, False)
+
+    def _loop_invariant(self) -> set[int]:
+        """Pure statements inside loops whose operands no enclosing loop
+        changes: they store the same value in every iteration, so the value
+        never needs saving.  (Names assigned twice are excluded.)"""
+        out: set[int] = set()
+        counts: dict[str, int] = {}
+        for s in ir.walk(self.fn.body):
+            for t in self._targets(s) + ([s.target] if isinstance(s, ir.For) else []):
+                counts[t] = counts.get(t, 0) + 1
+            if isinstance(s, ir.Append):
+                counts[s.lst] = counts.get(s.lst, 0) + 1
+
+        def visit(stmts, outer_assigned):
+            for s in stmts:
+                if isinstance(s, ir.Assign) and outer_assigned is not None and s.op is not None and \
+                        counts.get(s.target) == 1 and not s.counter and _pure(s):
+                    names = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+                    if not names & outer_assigned:
+                        out.add(id(s))
+                elif isinstance(s, ir.If):
+                    visit(s.body, outer_assigned)
+                    visit(s.orelse, outer_assigned)
+                elif isinstance(s, (ir.For, ir.While)):
+                    if outer_assigned is None:
+                        assigned = set()
+                        for t in ir.walk(s.body):
+                            assigned.update(self._targets(t))
+                            if isinstance(t, ir.For):
+                                assigned.add(t.target)
+                            if isinstance(t, ir.Append):
+                                assigned.add(t.lst)
+                            if isinstance(t, ir.Assign) and t.counter:
+                                assigned.add(t.target)
+                        if isinstance(s, ir.For):
+                            assigned.add(s.target)
+                        visit(s.body, assigned)
+                    else:
+                        visit(s.body, outer_assigned)
+
+        visit(self.fn.body, None)
+        return out
 
     # -- forward ------------------------------------------------------------
     def _forward(self) -> list[ast.stmt]:
@@ -404,6 +448,9 @@ class Reverse:
         return out
 
     def _zeros(self, name: str) -> ast.expr:
+        sh = self.ctx.shapes.get(name)
+        if sh is not None and sh[0] == "scalar":
+            return ast.Constant(value=0.0)
         if self.ctx.kinds.get(name) == "farray":
             return call(attr(self.ctx.np, "zeros_like"), N(name))
         return call(attr(self.ctx.rt, "zeros_like"), N(name))
@@ -417,7 +464,10 @@ class Reverse:
             out.append(assign(d, call(attr(self.ctx.rt, "add"), N(d), expr)))
             self.adj_state[d] = True
         elif self.adj_state[d]:
-            out.append(ast.AugAssign(target=S(d), op=ast.Add(), value=expr))
+            if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+                out.append(ast.AugAssign(target=S(d), op=ast.Sub(), value=expr.operand))
+            else:
+                out.append(ast.AugAssign(target=S(d), op=ast.Add(), value=expr))
         else:
             out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
             self.adj_state[d] = True
@@ -834,6 +884,14 @@ def _is_fresh(expr: ast.expr, np_name: str) -> bool:
         return expr.func.attr in _FRESH_NP and not (expr.func.attr == "sum" and len(expr.args) == 1
                                                      and not expr.keywords and False)
     return False
+
+
+def _pure(s: ir.Assign) -> bool:
+    """Does evaluating ``s`` again give the same value, with no side effect?"""
+    k = s.op.kind
+    if k in ("rule", "copy", "const", "tuple", "list", "dict", "cast"):
+        return True
+    return k == "nondiff" and not isinstance(s.value, ast.Call)
 
 
 def _if(test: ast.expr, body: list, orelse: list) -> list[ast.stmt]:
