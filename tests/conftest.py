@@ -29,3 +29,13 @@ def assert_grad_ok(f, *args, wrt=0, tol=1e-6, **kwargs):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+def pytest_terminal_summary(terminalreporter):
+    try:
+        from test_fuzz_programs import STATS
+    except ImportError:  # pragma: no cover
+        return
+    if STATS["checked"]:
+        terminalreporter.write_line(f"program fuzzer: {STATS['checked']} random programs checked against "
+                                    "finite differences")

@@ -28,12 +28,28 @@ def h_rec(a, n):
         return a
     return h_rec(np.sin(a) + 0.1 * a, n - 1)
 
+
+def h_loop(a, b):
+    acc = a * 0.0
+    for j in range(3):
+        if j == 1:
+            continue
+        acc = acc + np.tanh(a * j + b)
+    return acc
+
+
+def h_early(a):
+    if np.sum(a) > 0.3:
+        return a * 2.0
+    return np.sin(a)
+
 '''
 
 UNARY = ["np.sin({a})", "np.tanh({a})", "np.exp(0.1 * {a})", "({a}) ** 2", "np.sqrt({a} * {a} + 1.0)",
          "np.cos({a}) * 0.5", "-{a}", "np.log(1.0 + {a} * {a})", "abs({a} + 0.25)"]
 BINARY = ["{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / ({b} * {b} + 1.0)", "h_mix({a}, {b})",
-          "np.maximum({a}, {b} + 0.3)", "{a} * 0.5 + {b} * 0.25"]
+          "np.maximum({a}, {b} + 0.3)", "{a} * 0.5 + {b} * 0.25", "h_loop({a}, {b})", "h_early({a}) * {b}",
+          "({a} if {b} > 0.2 else {b} * 2.0)"]
 
 
 @st.composite
@@ -61,7 +77,10 @@ def programs(draw, arrays: bool = False):
     def block(depth: int, indent: str, in_loop: bool) -> None:
         n = draw(st.integers(1, 3))
         for _ in range(n):
-            kind = draw(st.sampled_from(["assign", "assign", "assign", "if", "for", "while", "pair", "jump", "rec"]))
+            kind = draw(st.sampled_from(["assign", "assign", "assign", "if", "for", "while", "pair", "jump", "rec",
+                                         "list", "ret", "whilecond"]))
+            if kind == "ret" and (in_loop or depth == 0):
+                kind = "assign"
             if kind in ("if", "for", "while") and depth >= 2:
                 kind = "assign"
             if kind == "jump" and not in_loop:
@@ -78,6 +97,27 @@ def programs(draw, arrays: bool = False):
             elif kind == "rec":
                 target = draw(st.sampled_from(names))
                 lines.append(f"{indent}{target} = h_rec({var()}, {draw(st.integers(0, 2))})")
+            elif kind == "list":
+                lst, j = f"l{next(counter)}", f"j{next(counter)}"
+                target = draw(st.sampled_from(names))
+                lines.append(f"{indent}{lst} = []")
+                lines.append(f"{indent}for {j} in range({draw(st.integers(1, 3))}):")
+                lines.append(f"{indent}    {target} = {expr()}")
+                lines.append(f"{indent}    {lst}.append({target})")
+                combine = draw(st.sampled_from([f"np.sum(np.stack({lst}))", f"sum({lst})", f"{lst}[-1]"]))
+                lines.append(f"{indent}{target} = {combine}" if not arrays else
+                             f"{indent}{target} = {combine} * np.ones(3)")
+            elif kind == "ret":
+                lines.append(f"{indent}if {cond()}:")
+                lines.append(f"{indent}    return " + (f"np.sum({var()})" if arrays else var()) + " * 1.5")
+            elif kind == "whilecond":
+                target = draw(st.sampled_from(names))
+                k = f"k{next(counter)}"
+                lines.append(f"{indent}{k} = 0")
+                limit = "np.sum(np.abs({t}))" if arrays else "abs({t})"
+                lines.append(f"{indent}while {limit.format(t=target)} > 0.05 and {k} < 6:")
+                lines.append(f"{indent}    {k} = {k} + 1")
+                lines.append(f"{indent}    {target} = {target} * 0.5")
             elif kind == "jump":
                 lines.append(f"{indent}if {cond()}:")
                 lines.append(f"{indent}    {draw(st.sampled_from(['break', 'continue']))}")
@@ -106,6 +146,7 @@ def programs(draw, arrays: bool = False):
                 names[:] = before
 
     block(0, "    ", False)
+    names[:] = [n for n in names if n in ("x", "y") or n.startswith(("v", "p", "q"))]
     used = draw(st.lists(st.sampled_from(names), min_size=1, max_size=3))
     total = " + ".join(f"np.sum({u})" if arrays else u for u in used)
     body = "\n".join(lines)

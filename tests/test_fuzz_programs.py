@@ -13,6 +13,7 @@ import srcdiff
 from fuzz_programs import load, programs
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+STATS = {"checked": 0, "skipped": 0}
 
 
 def _numeric(f, args, i, eps):
@@ -43,6 +44,7 @@ def check_program(src: str, args: tuple) -> None:
             n2 = _numeric(f, args, i, 1e-4)
             # near a branch boundary the two step sizes disagree: skip the draw
             assume(np.all(np.isfinite(n1)) and np.allclose(n1, n2, rtol=1e-3, atol=1e-5))
+    STATS["checked"] += 1
     g = srcdiff.grad(f, wrt=(0, 1))(*args)
     for i in range(2):
         numeric = _numeric(f, args, i, 1e-6)
