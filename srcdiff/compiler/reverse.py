@@ -131,6 +131,7 @@ class Reverse:
         self.saved_names: dict[int, str] = {}  # id(helper Assign) -> saved-tuple name
         self.pushed: dict[int, list[str]] = {}  # id(statement) -> its targets saved on the stack
         self.none_init: dict[int, list[str]] = {}
+        self.remat: dict[int, list] = {}
         self.needed: set[str] = set()
         self.stack = ""
         self.helper_specs: dict[int, HelperSpec] = {}
@@ -270,6 +271,9 @@ class Reverse:
             return out
 
         invariant = self._loop_invariant()
+        self.remat = self._rematerializable(needed)
+        for stmts in self.remat.values():
+            invariant |= {id(x) for x in stmts}
 
         def walk(stmts, in_loop: bool, top_id=None):
             for s in stmts:
@@ -300,6 +304,51 @@ class Reverse:
                     walk(s.body, True, tid)
 
         walk(self.fn.body, False)
+        pushed_names = {n for names in self.pushed.values() for n in names}
+        for k in list(self.none_init):
+            self.none_init[k] = [n for n in self.none_init[k] if n in pushed_names]
+
+    def _rematerializable(self, needed: set[str]) -> dict[int, list]:
+        """Values a ``for`` loop's backward sweep recomputes instead of saving:
+        pure statements at the top level of the loop body that read only
+        values the loop does not change, its index, and other such values
+        (``x_t = xs[t]``).  Maps id(loop) -> statements to replay, in order."""
+        out: dict[int, list] = {}
+        counts: dict[str, int] = {}
+        for s in ir.walk(self.fn.body):
+            for t in self._targets(s) + ([s.target] if isinstance(s, ir.For) else []):
+                counts[t] = counts.get(t, 0) + 1
+        for loop in ir.walk(self.fn.body):
+            if not isinstance(loop, ir.For) or loop.counter:
+                continue
+            assigned = set()
+            for t in ir.walk(loop.body):
+                assigned.update(self._targets(t))
+                if isinstance(t, (ir.For,)):
+                    assigned.add(t.target)
+                if isinstance(t, ir.Append):
+                    assigned.add(t.lst)
+                if isinstance(t, ir.Assign) and t.counter:
+                    assigned.add(t.target)
+            ok = {loop.target}
+            chosen = []
+            for st in loop.body:
+                if not isinstance(st, ir.Assign) or st.op is None or st.counter or not _pure(st) \
+                        or counts.get(st.target) != 1 or id(st) in self.saved_names:
+                    continue
+                names = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
+                if all(n in ok or n not in assigned for n in names):
+                    ok.add(st.target)
+                    chosen.append(st)
+            # replay only what the backward sweep reads (and what those read)
+            want = {st.target for st in chosen if st.target in needed}
+            for st in reversed(chosen):
+                if st.target in want:
+                    want |= {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
+            keep = [st for st in chosen if st.target in want]
+            if keep:
+                out[id(loop)] = keep
+        return out
 
     def _loop_invariant(self) -> set[int]:
         """Pure statements inside loops whose operands no enclosing loop
@@ -604,6 +653,9 @@ class Reverse:
             fresh = _is_fresh(expr, ctx.np) and p not in rule.aliases
             if p in rule.unbroadcast and self._may_broadcast(op, p, s.target):
                 expr = self._unbroadcast(expr, e.id, s.target)
+                # a reduction builds a new array
+                fresh = fresh or (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
+                                  and expr.func.attr == "sum" and not expr.keywords == [])
             out.append((e.id, expr, fresh))
         return out
 
@@ -783,6 +835,9 @@ class Reverse:
         for k in entry:
             if k not in exit_:
                 body.append(assign(k, self._zeros(self._primal_of(k))))
+        if body and not self.first_pass:
+            replay = [assign(st.target, copy.deepcopy(st.value)) for st in getattr(self, "remat", {}).get(id(s), [])]
+            body = replay + body
         self.adj_state = dict(entry)
         self.last_comment = None
         if not body:

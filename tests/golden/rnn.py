@@ -3,10 +3,8 @@ def rnn_grad(W, U, b, xs, h):
     stack = []
     t1 = xs.shape
     t2 = t1[0]
-    t4 = None
     for t in range(t2):
         t3 = W @ h
-        stack.append(t4)
         t4 = xs[t]
         t5 = U @ t4
         t6 = t3 + t5
@@ -25,12 +23,12 @@ def rnn_grad(W, U, b, xs, h):
     dW = np.zeros_like(W)
     for t in reversed(range(t2)):
         # for t in range(xs.shape[0]):
+        t4 = xs[t]
         # h = np.tanh(W @ h + U @ xs[t] + b)
         dt7 = dh * (1.0 - h * h)
         h = stack.pop()
         db += dt7
         dU += np.outer(dt7, t4)
-        t4 = stack.pop()
         dW += np.outer(dt7, h)
         dh = W.T @ dt7
     return (t9, (dW, dU, db))
