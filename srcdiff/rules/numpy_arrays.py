@@ -1,0 +1,338 @@
+"""NumPy reductions, linear algebra, shape operations, indexing, array methods
+and attributes, and the constant (non-differentiable) functions.
+
+One short entry per primitive.  Templates are expressions in ``g`` (the
+result's adjoint), ``ans`` (the result), the signature's parameter names,
+``np``, ``math`` and ``rt`` (:mod:`srcdiff.runtime`); long bodies live in
+``rt`` helpers.  Conventions the compiler relies on:
+
+* functions taking any number of arrays (``np.einsum``, ``np.atleast_1d``,
+  ``np.meshgrid``, ``np.broadcast_arrays``) name them as separate optional
+  parameters (``op0, op1=None, ...``), each with its own template; a static
+  template lists only the arguments the call passes;
+* a sequence parameter's gradient is a list (or tuple) of the same length
+  (``np.concatenate``, ``np.stack``, ``np.linalg.multi_dot``);
+* functions returning a tuple or list receive ``g`` as a tuple/list of
+  adjoints (``np.linalg.slogdet``, ``np.linalg.eigh``, ``np.split``,
+  ``np.meshgrid``); entries may be ``None`` for unused outputs;
+* ``aliases`` names the gradients that may be ``g`` itself or a view of it.
+
+Symmetric-matrix functions (``cholesky``, ``eigh``, ``eigvalsh``) read one
+triangle of their input; their gradient is returned as the symmetric matrix
+that is correct for every symmetric perturbation (the usual convention).
+"""
+
+import operator
+
+import numpy as np
+
+from .registry import (
+    Rule,
+    defvjp,
+    defvjp_attr,
+    defvjp_method,
+    method_alias,
+    nondifferentiable,
+    nondifferentiable_attrs,
+    nondifferentiable_methods,
+    static_template,
+)
+
+RULES: list[Rule] = []  # every rule registered here (the tests check each one has a case)
+NONDIFF: list = []  # every function declared non-differentiable here
+
+
+def _fn(fn, signature, group, **kw):
+    RULES.append(defvjp(fn, signature, group=group, **kw))
+
+
+def _method(name, signature, **kw):
+    RULES.append(defvjp_method(name, signature, **kw))
+
+
+def _alias(name, fn):
+    RULES.append(method_alias(name, fn))
+
+
+def _nondiff(*fns):
+    NONDIFF.extend(fns)
+    nondifferentiable(*fns, group="constant")
+
+
+# ---------------------------------------------------------------- reductions
+R = "reduction"
+
+
+@static_template
+def _sum(s):
+    if s.get("axis", 0) is None and not s.get("keepdims"):
+        return "np.full(np.shape(a), g)"
+    return "rt.sum_grad(g, a, axis, keepdims)"
+
+
+@static_template
+def _mean(s):
+    if s.get("axis", 0) is None and not s.get("keepdims"):
+        return "np.full(np.shape(a), g / np.size(a))"
+    return "rt.mean_grad(g, a, axis, keepdims)"
+
+
+_EXT = "rt.extremum_grad(g, ans, a, axis, keepdims)"
+_DDOF = "ddof if correction is None else correction"
+_RED = "a, axis=None, dtype=None, out=None, keepdims=False"
+_VAR = "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, correction=None"
+
+_fn(np.sum, _RED, R, a=_sum, aliases="a")
+_fn(np.mean, _RED, R, a=_mean)
+_fn(np.prod, _RED, R, a="rt.prod_grad(g, a, axis, keepdims)")
+for _f in (np.max, np.amax, np.min, np.amin, np.nanmax, np.nanmin):
+    _fn(_f, "a, axis=None, out=None, keepdims=False", R, a=_EXT)
+_fn(np.ptp, "a, axis=None, out=None, keepdims=False", R,
+    a="rt.extremum_grad(g, np.max(a, axis, keepdims=keepdims), a, axis, keepdims)"
+      " - rt.extremum_grad(g, np.min(a, axis, keepdims=keepdims), a, axis, keepdims)")
+_fn(np.var, _VAR, R, a=f"rt.var_grad(g, a, axis, {_DDOF}, keepdims)")
+_fn(np.std, _VAR, R, a=f"rt.var_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)")
+_fn(np.nanvar, _VAR, R, a=f"rt.nanvar_grad(g, a, axis, {_DDOF}, keepdims)")
+_fn(np.nanstd, _VAR, R, a=f"rt.nanvar_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)")
+_fn(np.nansum, _RED, R, a="rt.sum_grad(g, a, axis, keepdims) * ~np.isnan(a)")
+_fn(np.nanmean, _RED, R, a="rt.nanmean_grad(g, a, axis, keepdims)")
+_fn(np.cumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis)")
+_fn(np.nancumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis) * ~np.isnan(a)")
+_fn(np.cumprod, "a, axis=None, dtype=None, out=None", R, a="rt.cumprod_grad(g, ans, a, axis)")
+_fn(np.cumulative_sum, "x, *, axis=None, dtype=None, out=None, include_initial=False", R,
+    x="rt.cumulative_grad(g, ans, x, axis, include_initial)")
+_fn(np.cumulative_prod, "x, *, axis=None, dtype=None, out=None, include_initial=False", R,
+    x="rt.cumulative_grad(g, ans, x, axis, include_initial, prod=True)")
+_fn(np.average, "a, axis=None, weights=None, returned=False, *, keepdims=False", R,
+    a="rt.average_grad(g, ans, a, axis, weights, returned, keepdims)",
+    weights="rt.average_grad(g, ans, a, axis, weights, returned, keepdims, wrt='weights')",
+    note="returned=True gives g as a pair")
+_fn(np.median, "a, axis=None, out=None, overwrite_input=False, keepdims=False", R,
+    a="rt.quantile_grad(g, a, 0.5, axis, keepdims)")
+_fn(np.quantile, "a, q, axis=None, out=None, overwrite_input=False, method='linear', keepdims=False", R,
+    a="rt.quantile_grad(g, a, q, axis, keepdims, method)",
+    q="rt.quantile_grad(g, a, q, axis, keepdims, method, 'q')", note="method='linear' only")
+_fn(np.percentile, "a, q, axis=None, out=None, overwrite_input=False, method='linear', keepdims=False", R,
+    a="rt.quantile_grad(g, a, np.asarray(q) / 100.0, axis, keepdims, method)",
+    q="rt.quantile_grad(g, a, np.asarray(q) / 100.0, axis, keepdims, method, 'q') / 100.0",
+    note="method='linear' only")
+_fn(np.trace, "a, offset=0, axis1=0, axis2=1, dtype=None, out=None", R,
+    a="rt.diagonal_grad(np.asarray(g)[..., None], a, offset, axis1, axis2)")
+_fn(np.linalg.trace, "x, *, offset=0, dtype=None", R,
+    x="rt.diagonal_grad(np.asarray(g)[..., None], x, offset, -2, -1)")
+_fn(np.linalg.norm, "x, ord=None, axis=None, keepdims=False", R,
+    x="rt.norm_grad(g, ans, x, ord, axis, keepdims)", note="vector p-norms; matrix fro, nuc, 1, 2, inf")
+_fn(np.linalg.vector_norm, "x, *, axis=None, keepdims=False, ord=2", R,
+    x="rt.vector_norm_grad(g, ans, x, axis, keepdims, ord)")
+_fn(np.linalg.matrix_norm, "x, *, keepdims=False, ord='fro'", R,
+    x="rt.matrix_norm_grad(g, ans, x, keepdims, ord)")
+_fn(np.diff, "a, n=1, axis=-1, prepend=None, append=None", R,
+    a="rt.diff_grad(g, a, n, axis, prepend, append)")
+_fn(np.bincount, "x, weights=None, minlength=0", R, weights="np.asarray(g)[x]")
+
+# ------------------------------------------------------------ linear algebra
+L = "linear algebra"
+_fn(np.dot, "a, b, out=None", L, a="rt.dot_grad(g, a, b, 'a')", b="rt.dot_grad(g, a, b, 'b')")
+for _f in (np.matmul, np.linalg.matmul):
+    _fn(_f, "x1, x2", L, x1="rt.dmatmul_a(g, x1, x2)", x2="rt.dmatmul_b(g, x1, x2)")
+_fn(np.vdot, "a, b", L, a="np.reshape(g * b, np.shape(a))", b="np.reshape(g * a, np.shape(b))")
+_fn(np.outer, "a, b, out=None", L,
+    a="np.reshape(g @ np.ravel(b), np.shape(a))", b="np.reshape(np.ravel(a) @ g, np.shape(b))")
+_fn(np.linalg.outer, "x1, x2", L, x1="g @ x2", x2="x1 @ g")
+_fn(np.inner, "a, b", L, a="rt.inner_grad(g, a, b, 'a')", b="rt.inner_grad(g, a, b, 'b')")
+_fn(np.tensordot, "a, b, axes=2", L,
+    a="rt.tensordot_grad(g, a, b, axes, 'a')", b="rt.tensordot_grad(g, a, b, axes, 'b')")
+_fn(np.linalg.tensordot, "x1, x2, *, axes=2", L,
+    x1="rt.tensordot_grad(g, x1, x2, axes, 'a')", x2="rt.tensordot_grad(g, x1, x2, axes, 'b')")
+
+
+def _many(names, i, fmt):
+    """Template for the i-th of several optional array parameters: ``fmt``
+    filled with the passed parameters (``{args}``, a tuple) and ``{i}``."""
+
+    @static_template
+    def t(s):
+        passed = [p for p in names if s.get(p, 0) is not None]
+        if names[i] not in passed:
+            return "None"
+        return fmt.format(args="(" + ", ".join(passed) + ",)", i=i, n=len(passed), name=names[i])
+
+    return t
+
+
+def _many_sig(prefix, n):
+    names = [f"{prefix}{i}" for i in range(n)]
+    return names, ", ".join([names[0]] + [f"{p}=None" for p in names[1:]])
+
+
+_OPS, _OPS_SIG = _many_sig("op", 8)
+_fn(np.einsum, f"subscripts, {_OPS_SIG}, *, out=None, optimize=False", L, aliases=_OPS,
+    note="up to 8 operands; subscripts must be a str; ellipsis and repeated indices work",
+    **{p: _many(_OPS, i, "rt.einsum_grad(g, subscripts, {args}, {i})") for i, p in enumerate(_OPS)})
+_fn(np.kron, "a, b", L, a="rt.kron_grad(g, a, b, 'a')", b="rt.kron_grad(g, a, b, 'b')")
+_VD1 = "rt.unbroadcast(np.expand_dims(g, axis) * x2, x1)"
+_VD2 = "rt.unbroadcast(np.expand_dims(g, axis) * x1, x2)"
+_fn(np.vecdot, "x1, x2, out=None, *, axis=-1", L, x1=_VD1, x2=_VD2)
+_fn(np.linalg.vecdot, "x1, x2, *, axis=-1", L, x1=_VD1, x2=_VD2)
+_fn(np.cross, "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None", L,
+    a="rt.cross_grad(g, a, b, axisa, axisb, axisc, axis, 'a')",
+    b="rt.cross_grad(g, a, b, axisa, axisb, axisc, axis, 'b')")
+_fn(np.linalg.cross, "x1, x2, *, axis=-1", L,
+    x1="rt.cross_grad(g, x1, x2, axis=axis, wrt='a')", x2="rt.cross_grad(g, x1, x2, axis=axis, wrt='b')")
+_fn(np.linalg.multi_dot, "arrays, *, out=None", L, arrays="rt.multi_dot_grad(g, arrays)")
+_fn(np.linalg.matrix_power, "a, n", L, a="rt.matrix_power_grad(g, a, n)")
+_fn(np.linalg.inv, "a", L, a="-(np.swapaxes(ans, -1, -2) @ g @ np.swapaxes(ans, -1, -2))")
+_fn(np.linalg.det, "a", L, a="np.asarray(g * ans)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)")
+_fn(np.linalg.slogdet, "a", L, a="np.asarray(g[1])[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)",
+    note="g is the pair (g_sign, g_logabsdet); the sign has no gradient")
+_fn(np.linalg.solve, "a, b", L, a="rt.solve_grad(g, ans, a, b, 'a')", b="rt.solve_grad(g, ans, a, b, 'b')")
+_fn(np.linalg.cholesky, "a, *, upper=False", L, a="rt.cholesky_grad(g, ans, upper)",
+    note="symmetric gradient (valid for symmetric perturbations)")
+_fn(np.linalg.eigh, "a, UPLO='L'", L, a="rt.eigh_grad(g, ans)",
+    note="g is the pair (g_w, g_v); distinct eigenvalues; symmetric gradient")
+_fn(np.linalg.eigvalsh, "a, UPLO='L'", L, a="rt.eigh_grad((g, None), np.linalg.eigh(a, UPLO))",
+    note="symmetric gradient")
+_fn(np.linalg.pinv, "a, rcond=None, hermitian=False", L, a="rt.pinv_grad(g, ans, a)",
+    note="valid where the rank is locally constant")
+_fn(np.diag, "v, k=0", L, v="np.diagonal(g, k) if np.ndim(v) == 1 else rt.diagonal_grad(g, v, k)",
+    aliases=("v",))
+_fn(np.diagonal, "a, offset=0, axis1=0, axis2=1", L, a="rt.diagonal_grad(g, a, offset, axis1, axis2)")
+_fn(np.linalg.diagonal, "x, *, offset=0", L, x="rt.diagonal_grad(g, x, offset, -2, -1)")
+_fn(np.triu, "m, k=0", L, m="np.triu(g, k) if np.ndim(m) >= 2 else np.sum(np.triu(g, k), axis=0)")
+_fn(np.tril, "m, k=0", L, m="np.tril(g, k) if np.ndim(m) >= 2 else np.sum(np.tril(g, k), axis=0)")
+_fn(np.convolve, "a, v, mode='full'", L,
+    a="rt.convolve_grad(g, a, v, mode, 'a')", v="rt.convolve_grad(g, a, v, mode, 'v')")
+_fn(np.correlate, "a, v, mode='valid'", L,
+    a="rt.convolve_grad(g, a, v, mode, 'a', True)", v="rt.convolve_grad(g, a, v, mode, 'v', True)")
+
+# ------------------------------------------------------------------- shapes
+S = "shape"
+_BACK = "np.reshape(g, np.shape(a))"
+
+
+def _reshape_to(name):
+    @static_template
+    def t(s):
+        if s.get("order", "C") == "C":
+            return f"np.reshape(g, np.shape({name}))"
+        return f"np.reshape(g, np.shape({name}), order=order)"
+    return t
+
+
+_reshape_back = _reshape_to("a")
+
+
+@static_template
+def _transpose(s):
+    return "np.transpose(g)" if s.get("axes", 0) is None else "rt.transpose_grad(g, axes)"
+
+
+_fn(np.reshape, "a, shape=None, order='C', *, copy=None", S, a=_reshape_back, aliases="a")
+_fn(np.ravel, "a, order='C'", S, a=_reshape_back, aliases="a")
+_fn(np.transpose, "a, axes=None", S, a=_transpose, aliases="a", note="also np.permute_dims")
+_fn(np.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x")
+_fn(np.linalg.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x")
+_fn(np.swapaxes, "a, axis1, axis2", S, a="np.swapaxes(g, axis1, axis2)", aliases="a")
+_fn(np.moveaxis, "a, source, destination", S, a="np.moveaxis(g, destination, source)", aliases="a")
+_fn(np.expand_dims, "a, axis", S, a=_BACK, aliases="a")
+_fn(np.squeeze, "a, axis=None", S, a=_BACK, aliases="a")
+_ARYS, _ARYS_SIG = _many_sig("a", 6)
+for _f in (np.atleast_1d, np.atleast_2d, np.atleast_3d):  # one argument: g is an array, else a tuple
+    _fn(_f, _ARYS_SIG, S, aliases=_ARYS, note="up to 6 arguments",
+        **{p: _many(_ARYS, i, "rt.atleast_grad(g, {args}, {i})") for i, p in enumerate(_ARYS)})
+_fn(np.broadcast_to, "array, shape, subok=False", S, array="rt.unbroadcast(g, array)", aliases=("array",))
+_fn(np.broadcast_arrays, _ARYS_SIG + ", *, subok=False", S, aliases=_ARYS, note="up to 6 arguments",
+    **{p: _many(_ARYS, i, "rt.unbroadcast(g[{i}], {name})") for i, p in enumerate(_ARYS)})
+_fn(np.concatenate, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
+    arrays="rt.concatenate_grad(g, arrays, axis)", aliases=("arrays",), note="also np.concat")
+_fn(np.stack, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
+    arrays="rt.stack_grad(g, arrays, axis)", aliases=("arrays",))
+_fn(np.hstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.hstack_grad(g, tup)", aliases=("tup",))
+_fn(np.vstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.vstack_grad(g, tup)", aliases=("tup",))
+_fn(np.dstack, "tup", S, tup="rt.dstack_grad(g, tup)", aliases=("tup",))
+_fn(np.column_stack, "tup", S, tup="rt.column_stack_grad(g, tup)", aliases=("tup",))
+_SPLIT = "rt.split_grad(g, ary, indices_or_sections, {})"
+_fn(np.split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"))
+_fn(np.array_split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"))
+_fn(np.hsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("1 if np.ndim(ary) > 1 else 0"))
+_fn(np.vsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("0"))
+_fn(np.dsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("2"))
+_fn(np.tile, "A, reps", S, A="rt.tile_grad(g, A, reps)")
+_fn(np.repeat, "a, repeats, axis=None", S, a="rt.repeat_grad(g, a, repeats, axis)")
+_fn(np.flip, "m, axis=None", S, m="np.flip(g, axis)", aliases="m")
+_fn(np.fliplr, "m", S, m="np.fliplr(g)", aliases="m")
+_fn(np.flipud, "m", S, m="np.flipud(g)", aliases="m")
+_fn(np.rot90, "m, k=1, axes=(0, 1)", S, m="np.rot90(g, -k, axes)", aliases="m")
+_fn(np.roll, "a, shift, axis=None", S, a="np.roll(g, np.negative(shift), axis)")
+_fn(np.pad, "array, pad_width, mode='constant', *, constant_values=0, end_values=0, reflect_type='even',"
+    " stat_length=None", S, array="rt.pad_grad(g, array, pad_width, mode, reflect_type)", aliases=("array",),
+    note="modes constant, empty, edge, reflect, symmetric, wrap")
+_fn(np.take, "a, indices, axis=None, out=None, mode='raise'", S, a="rt.take_grad(g, a, indices, axis, mode)")
+_fn(np.take_along_axis, "arr, indices, axis=-1", S, arr="rt.take_along_axis_grad(g, arr, indices, axis)")
+_fn(np.sort, "a, axis=-1, kind=None, order=None, *, stable=None", S, a="rt.sort_grad(g, a, axis)")
+_fn(np.array, "object, dtype=None, *, copy=True, order='K', subok=False, ndmin=0", S,
+    object="rt.asarray_grad(g, object, dtype, ndmin)", aliases=("object",))
+for _f in (np.asarray, np.asanyarray):
+    _fn(_f, "a, dtype=None, order=None", S, a="rt.asarray_grad(g, a, dtype)", aliases="a")
+for _f in (np.ascontiguousarray, np.asfortranarray):  # these make 0-d arrays 1-d
+    _fn(_f, "a, dtype=None", S, a="rt.asarray_grad(g, a, dtype, 1)", aliases="a")
+_fn(np.copy, "a, order='K', subok=False", S, a="g", aliases="a")
+_XI, _XI_SIG = _many_sig("x", 6)
+_MESH = "np.reshape(rt.meshgrid_grad(g, {n}, {i}, indexing), np.shape({name}))"
+_fn(np.meshgrid, _XI_SIG + ", *, copy=True, sparse=False, indexing='xy'", S, note="up to 6 arguments",
+    **{p: _many(_XI, i, _MESH) for i, p in enumerate(_XI)})
+_fn(np.linspace, "start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0", S,
+    start="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'start')",
+    stop="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'stop')", note="retstep=False only")
+_fn(np.full, "shape, fill_value, dtype=None, order='C'", S,
+    fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",))
+_fn(np.full_like, "a, fill_value, dtype=None, order='K', subok=True, shape=None", S,
+    fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",))
+
+# ----------------------------------------------------------------- indexing
+_fn(operator.getitem, "a, index", "indexing", a="rt.index_grad(g, a, index)", aliases="a", name="x[index]",
+    note="arrays (repeats accumulate, masks), lists, tuples and dicts")
+
+# ------------------------------------------------------------- array methods
+for _m, _f in [("sum", np.sum), ("mean", np.mean), ("prod", np.prod), ("max", np.max), ("min", np.min),
+               ("var", np.var), ("std", np.std), ("cumsum", np.cumsum), ("cumprod", np.cumprod),
+               ("dot", np.dot), ("ravel", np.ravel), ("squeeze", np.squeeze), ("swapaxes", np.swapaxes),
+               ("repeat", np.repeat), ("trace", np.trace), ("diagonal", np.diagonal), ("take", np.take),
+               ("clip", np.clip)]:  # np.clip's rule comes from numpy_elementwise (imported first)
+    _alias(_m, _f)
+_method("reshape", "self, *shape, order='C'", self=_reshape_to("self"), aliases=("self",))
+_method("flatten", "self, order='C'", self=_reshape_to("self"), aliases=("self",))
+_method("transpose", "self, *axes", aliases=("self",),
+        self=static_template(lambda s: "np.transpose(g)" if s.get("axes") == () else "rt.transpose_grad(g, axes)"))
+_method("copy", "self, order='C'", self="g", aliases=("self",))
+_method("astype", "self, dtype, order='K', casting='unsafe', subok=True, copy=True",
+        self="g if np.dtype(dtype).kind in 'fc' else np.zeros(np.shape(self))", aliases=("self",))
+_method("conj", "self", self="np.conj(g)")
+_method("conjugate", "self", self="np.conj(g)")
+_method("item", "self, *args", self="rt.item_grad(g, self, args)")
+_method("tolist", "self", self="np.reshape(np.asarray(g, dtype=float), np.shape(self))",
+        note="g is the nested list of the elements' adjoints")
+nondifferentiable_methods("argmax", "argmin", "argsort", "argpartition", "nonzero", "all", "any",
+                          "round", "searchsorted")
+
+# ---------------------------------------------------------- array attributes
+RULES.append(defvjp_attr("T", self="g.T", aliases=("self",)))
+RULES.append(defvjp_attr("mT", self="np.swapaxes(g, -1, -2)", aliases=("self",)))
+RULES.append(defvjp_attr("real", self="np.real(g)", aliases=("self",)))
+RULES.append(defvjp_attr("imag", self="np.zeros(np.shape(self))"))
+nondifferentiable_attrs("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides", "flags")
+
+# --------------------------------------------------- constants and integers
+_nondiff(
+    np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity, np.tri,
+    np.arange, np.logspace, np.geomspace, np.indices, np.tril_indices, np.triu_indices, np.diag_indices,
+    np.argmax, np.argmin, np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero, np.lexsort,
+    np.nanargmax, np.nanargmin, np.searchsorted, np.digitize, np.unique, np.count_nonzero, np.histogram,
+    np.unravel_index, np.ravel_multi_index, np.shape, np.ndim, np.size, np.allclose,
+    np.array_equal, np.array_equiv, np.any, np.all, np.result_type, np.broadcast_shapes, np.isscalar,
+    np.iscomplexobj, np.isrealobj,
+)
+_nondiff(*[getattr(np.random, _n) for _n in (
+    "seed", "rand", "randn", "randint", "random", "random_sample", "uniform", "normal", "standard_normal",
+    "choice", "permutation", "shuffle", "default_rng", "binomial", "poisson", "exponential", "gamma",
+    "beta", "laplace", "multivariate_normal", "dirichlet", "get_state", "set_state")])
