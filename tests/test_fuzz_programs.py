@@ -6,11 +6,11 @@ The default run checks a modest number of programs; ``--runslow`` (or
 
 import numpy as np
 import pytest
+from fuzz_programs import load, programs
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import srcdiff
-from fuzz_programs import load, programs
 
 SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 STATS = {"checked": 0, "skipped": 0}

@@ -8,9 +8,9 @@ import os
 import pathlib
 
 import pytest
+from golden_cases import CASES
 
 import srcdiff
-from golden_cases import CASES
 
 HERE = pathlib.Path(__file__).parent / "golden"
 

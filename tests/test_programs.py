@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
+from conftest import assert_grad_ok
 
 import srcdiff
-from conftest import assert_grad_ok
 
 
 def softmax_xent(W1, b1, W2, b2, X, y):
