@@ -15,6 +15,7 @@ from .compiler import driver
 from .compiler.activity import analyze
 from .compiler.graph import Graph
 from .errors import SrcdiffError
+from .rules import TABLE
 
 Wrt = Union[int, str, Sequence[int | str]]
 
@@ -75,11 +76,20 @@ class GradientFunction:
     def __init__(self, fn: Callable, wrt: Wrt, with_value: bool) -> None:
         if not callable(fn):
             raise SrcdiffError(f"grad() needs a function, got {type(fn).__name__}")
+        if isinstance(fn, GradientFunction):
+            raise SrcdiffError(
+                f"{fn!r} is already a gradient: higher-order derivatives (grad of grad) are not supported yet",
+                hint="differentiate the original function; for a Hessian-vector product use finite "
+                "differences of the gradient, (g(x + e*v) - g(x - e*v)) / (2*e)",
+            )
         self.fn = fn
         self.with_value = with_value
         self._sig = self._signature(fn)
         self.params = [p.name for p in self._sig.parameters.values()
                        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in self._sig.parameters.values()):
+            raise SrcdiffError(f"{_fname(fn)} takes *args or **kwargs, which srcdiff cannot differentiate",
+                               hint="give each input its own named parameter")
         self.single = not isinstance(wrt, (tuple, list))
         items = [wrt] if self.single else list(wrt)
         if not items:
@@ -105,7 +115,8 @@ class GradientFunction:
             raise SrcdiffError(f"wrt must be an int position, a parameter name, or a tuple of those; got {w!r}")
         if isinstance(w, int):
             if not -len(self.params) <= w < len(self.params):
-                raise SrcdiffError(f"wrt={w} is out of range: {name} has {len(self.params)} parameters "
+                n = len(self.params)
+                raise SrcdiffError(f"wrt={w} is out of range: {name} has {n} parameter{'s' if n != 1 else ''} "
                                    f"({', '.join(self.params)})")
             return self.params[w]
         if w not in self.params:
@@ -132,7 +143,7 @@ class GradientFunction:
     def compiled_for(self, args: tuple, kwargs: dict) -> driver.Compiled:
         key = _spec_key(args, kwargs)
         c = self._compiled.get(key)
-        if c is not None:
+        if c is not None and c.version == TABLE.version:
             for g, n, obj in c.deps:
                 if g.get(n) is not obj:
                     break
@@ -150,7 +161,7 @@ class GradientFunction:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         c = self._compiled.get(_spec_key(args, kwargs))
-        if c is None or c.deps:
+        if c is None or c.deps or c.version != TABLE.version:
             c = self.compiled_for(args, kwargs)
         value, grads = c.fn(*args, **kwargs)
         if self.single:
@@ -243,7 +254,7 @@ def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str], debug_st
            tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None)
     with _LOCK:
         c = _CACHE.get(key)
-        if c is not None and all(g.get(n) is obj for g, n, obj in c.deps):
+        if c is not None and c.version == TABLE.version and all(g.get(n) is obj for g, n, obj in c.deps):
             return c
         c = driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args, kwargs=kwargs)
         _CACHE[key] = c
@@ -339,8 +350,10 @@ def check_grad(fn: Callable, *args: Any, wrt: Wrt = 0, eps: float = 1e-6, **kwar
         kw = dict(kwargs)
         if pos < len(args_l):
             base = args_l[pos]
-        else:
+        elif name in kw:
             base = kw[name]
+        else:
+            base = kw[name] = g._sig.parameters[name].default
         leaves, rebuild = _flatten(base)
         a_leaves, _ = _flatten(analytic)
         worst = 0.0

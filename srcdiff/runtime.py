@@ -118,7 +118,10 @@ def seed(result, fname="the function"):
     if isinstance(result, np.ndarray) and result.size == 1:
         return np.ones_like(result, dtype=float)
     shape = getattr(result, "shape", None)
-    what = f"an array of shape {shape}" if shape is not None else f"a {type(result).__name__}"
+    if np.iscomplexobj(result):
+        what = "a complex number" if not shape else f"a complex array of shape {shape}"
+    else:
+        what = f"an array of shape {shape}" if shape is not None else f"a {type(result).__name__}"
     raise SrcdiffError(
         f"{fname} must return a scalar to be differentiated by grad(), but it returned {what}",
         hint="reduce the output first (for example np.sum(...) or np.mean(...)), "
@@ -1007,3 +1010,25 @@ def inner_grad(g, a, b, wrt="a"):
     if np.ndim(a) == 0 or np.ndim(b) == 0:
         return dot_grad(g, a, b, wrt)
     return tensordot_grad(g, a, b, ([-1], [-1]), wrt)
+
+
+def sequence_grad(g, items):
+    """Adjoint of ``list(items)`` / ``tuple(items)``: the item adjoints, back in
+    the container ``items`` came in (a dict's keys carry no gradient)."""
+    if isinstance(items, dict):
+        return zeros_like(items)
+    if isinstance(items, np.ndarray):
+        return np.asarray(g)
+    if isinstance(items, (list, tuple)):
+        return type(items)(g)
+    return list(g)
+
+
+def reversed_grad(g, seq):
+    """Adjoint of ``reversed(seq)``: the item adjoints in the original order."""
+    items = list(g)[::-1]
+    if isinstance(seq, np.ndarray):
+        return np.asarray(items)
+    if isinstance(seq, tuple):
+        return tuple(items)
+    return items

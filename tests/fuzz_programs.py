@@ -65,7 +65,10 @@ def programs(draw, arrays: bool = False):
     def expr():
         if draw(st.booleans()):
             return draw(st.sampled_from(UNARY)).format(a=var())
-        return draw(st.sampled_from(BINARY)).format(a=var(), b=var())
+        text = draw(st.sampled_from(BINARY))
+        if arrays:
+            text = text.replace("if {b} > 0.2", "if np.sum({b}) > 0.2")
+        return text.format(a=var(), b=var())
 
     def cond():
         v = var()

@@ -45,7 +45,10 @@ def check_program(src: str, args: tuple) -> None:
             # near a branch boundary the two step sizes disagree: skip the draw
             assume(np.all(np.isfinite(n1)) and np.allclose(n1, n2, rtol=1e-3, atol=1e-5))
     STATS["checked"] += 1
-    g = srcdiff.grad(f, wrt=(0, 1))(*args)
+    try:
+        g = srcdiff.grad(f, wrt=(0, 1))(*args)
+    except Exception as exc:
+        raise AssertionError(f"program:\n{src}\nargs={args}\n{type(exc).__name__}: {exc}") from exc
     for i in range(2):
         numeric = _numeric(f, args, i, 1e-6)
         np.testing.assert_allclose(np.asarray(g[i], dtype=float), numeric, rtol=1e-5, atol=1e-6,

@@ -44,6 +44,7 @@ class Compiled:
     source: str
     deps: list[tuple[dict, str, Any]] = field(default_factory=list)
     name: str = ""
+    version: int = 0  # the rules table's version it was compiled against
 
 
 def front(fn: Any) -> ir.Function:
@@ -229,4 +230,6 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
     unit.order.remove(id(f.source.globals))
     unit.order.insert(0, id(f.source.globals))
     built, source = unit.link(getattr(fn, "__qualname__", base))
-    return Compiled(fn=built[gen_name], source=source, deps=unit.deps, name=gen_name)
+    from ..rules import TABLE
+
+    return Compiled(fn=built[gen_name], source=source, deps=unit.deps, name=gen_name, version=TABLE.version)

@@ -74,7 +74,8 @@ class Resolver:
         if isinstance(v, ast.UnaryOp):
             return self.rule_op(s, UNARY[type(v.op)], [v.operand], [], ops)
         if isinstance(v, ast.Compare):
-            return ir.Op("nondiff", name=type(v.ops[0]).__name__.lower(), operands=self._names(ops))
+            return ir.Op("nondiff", name=_CMP.get(type(v.ops[0]), type(v.ops[0]).__name__.lower()),
+                         operands=self._names(ops))
         if isinstance(v, (ast.Tuple, ast.List)):
             return ir.Op("tuple" if isinstance(v, ast.Tuple) else "list",
                          name="tuple" if isinstance(v, ast.Tuple) else "list",
@@ -297,7 +298,7 @@ class Graph:
         if isinstance(s, ir.Assign):
             op = s.op
             name = op.name if op else "?"
-            inputs = ", ".join(ast.unparse(a) for a in (op.operands if op else [])) or "-"
+            inputs = ", ".join(_inputs(s.value)) or "-"
             if op and op.kind == "const":
                 inputs = ast.unparse(s.value)
             mark = "*" if self._active(s.target) else " "
@@ -360,6 +361,42 @@ class Graph:
                 if isinstance(s, ir.If) and s.orelse:
                     self._dot_block(s.orelse, out, counter, pad + "  ")
                 out.append(f"{pad}}}")
+
+
+_CMP = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!=", ast.Is: "is",
+        ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+
+
+def _inputs(v: ast.expr) -> list[str]:
+    """The operands of one A-normal-form operation, constants included."""
+    if isinstance(v, ast.BinOp):
+        parts = [v.left, v.right]
+    elif isinstance(v, ast.UnaryOp):
+        parts = [v.operand]
+    elif isinstance(v, ast.Compare):
+        parts = [v.left] + list(v.comparators)
+    elif isinstance(v, ast.Call):
+        out = [ast.unparse(a) for a in v.args] + [f"{k.arg}={ast.unparse(k.value)}" for k in v.keywords]
+        if isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Name):
+            out.insert(0, v.func.value.id) if not _is_module_ref(v.func) else None
+        return out
+    elif isinstance(v, ast.Subscript):
+        return [ast.unparse(v.value), ast.unparse(v.slice)]
+    elif isinstance(v, ast.Attribute):
+        parts = [v.value]
+    elif isinstance(v, (ast.Tuple, ast.List)):
+        parts = list(v.elts)
+    elif isinstance(v, ast.Dict):
+        return [f"{ast.unparse(k)}: {ast.unparse(x)}" for k, x in zip(v.keys, v.values)]
+    else:
+        parts = [v]
+    return [ast.unparse(p) for p in parts]
+
+
+def _is_module_ref(f: ast.Attribute) -> bool:
+    """``np.tanh`` (a module function) rather than ``x.sum`` (a method)."""
+    return isinstance(f.value, ast.Name) and f.value.id[:1].islower() and f.value.id in (
+        "np", "onp", "numpy", "math", "jnp", "scipy") or isinstance(f.value, ast.Attribute)
 
 
 def _esc(text: str) -> str:

@@ -502,12 +502,41 @@ class Normalizer:
                                      hint="add the offset to the index inside the loop")
                 if isinstance(target.elts[0], ast.Name):
                     index_user = target.elts[0].id
-                seqs.append((target.elts[1], self.atom(it.args[0])))
+                inner, inner_target = it.args[0], target.elts[1]
+                if self._is_call_to(inner, zip) and isinstance(inner_target, ast.Tuple) and \
+                        len(inner_target.elts) == len(inner.args) and not inner.keywords:
+                    for t, a in zip(inner_target.elts, inner.args):
+                        seqs.append((t, self.seq_atom(a)))
+                else:
+                    seqs.append((inner_target, self.seq_atom(inner)))
             elif self._is_call_to(it, zip) and isinstance(target, ast.Tuple) and len(target.elts) == len(it.args):
                 for t, a in zip(target.elts, it.args):
-                    seqs.append((t, self.atom(a)))
+                    seqs.append((t, self.seq_atom(a)))
+            elif isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and not it.args and \
+                    it.func.attr in ("items", "keys", "values") and not self.is_static(it.func):
+                # for k, v in d.items(): iterate over a list of the keys, look each value up
+                d = self.atom(it.func.value)
+                keys = self.temp()
+                self.emit(ir.Assign(target=keys, value=ast.Call(func=_name("list"), args=[d], keywords=[]),
+                                    line=s.lineno))
+                key_user = None
+                if it.func.attr == "items" and isinstance(target, ast.Tuple) and len(target.elts) == 2:
+                    key_target, value_target = target.elts
+                elif it.func.attr == "keys":
+                    key_target, value_target = target, None
+                elif it.func.attr == "values":
+                    key_target, value_target = None, target
+                else:
+                    raise self.error("unpack .items() into two names: for key, value in d.items()", s)
+                key_user = key_target if key_target is not None else _store(self.alloc.fresh("key"))
+                seqs.append((key_user, _name(keys)))
+                if value_target is not None:
+                    pre_value = (value_target, d, key_user)
+                    seqs.append(("value-of", pre_value))
             else:
-                seqs.append((target, self.atom(it)))
+                seqs.append((target, self.seq_atom(it)))
+            lookups = [p for t, p in seqs if t == "value-of"]
+            seqs = [(t, q) for t, q in seqs if t != "value-of"]
             n_atoms = []
             for _, seq in seqs:
                 n = self.temp()
@@ -515,17 +544,21 @@ class Normalizer:
                                     line=s.lineno))
                 self.int_names.add(n)
                 n_atoms.append(_name(n))
-            if len(n_atoms) > 1:
+            while len(n_atoms) > 1:
                 n = self.temp()
-                self.emit(ir.Assign(target=n, value=ast.Call(func=_name("min"), args=n_atoms, keywords=[]),
+                self.emit(ir.Assign(target=n, value=ast.Call(func=_name("min"), args=n_atoms[:2], keywords=[]),
                                     line=s.lineno))
                 self.int_names.add(n)
-                n_atoms = [_name(n)]
+                n_atoms = [_name(n)] + n_atoms[2:]
             range_args = n_atoms
             loop_var = index_user or self.alloc.fresh("i")
             for t, seq in seqs:
                 pre.append(ast.Assign(targets=[t], value=ast.Subscript(value=seq, slice=_name(loop_var),
                                                                         ctx=ast.Load()), **line))
+            for value_target, d, key in lookups:
+                key_load = ast.Name(id=key.id, ctx=ast.Load()) if isinstance(key, ast.Name) else key
+                pre.append(ast.Assign(targets=[value_target], value=ast.Subscript(value=d, slice=key_load,
+                                                                                   ctx=ast.Load()), **line))
         if not isinstance(target, ast.Name) and self._is_call_to(it, range):
             raise self.error("the target of a range loop must be a single name", s)
         loop_name = self.bind_loop_var(loop_var)
@@ -557,6 +590,16 @@ class Normalizer:
             self.depth -= 1
         self.emit(ir.For(target=loop_name, range_args=range_args, body=block, line=s.lineno,
                          counter=counter, header=self.src.line(s.lineno)))
+
+    def seq_atom(self, e: ast.expr) -> ast.expr:
+        """A sequence to index: names and displays as they are; anything else
+        (a generator, zip, map ...) is first made a list."""
+        if isinstance(e, (ast.Name, ast.Tuple, ast.List, ast.Subscript, ast.Attribute)) or \
+                isinstance(e, ast.Call) and not self._is_call_to(e, zip) and not self._is_call_to(e, enumerate) \
+                and not self._is_call_to(e, map) and not self._is_call_to(e, reversed) \
+                and not self._is_call_to(e, filter):
+            return self.atom(e)
+        return self.atom(ast.Call(func=_name("list"), args=[e], keywords=[]))
 
     def bind_loop_var(self, user: str) -> str:
         if user in self.current:
@@ -789,6 +832,12 @@ class Normalizer:
         if isinstance(f, ast.Name) and f.id in self.current:
             raise self.error(f"calling the local variable {f.id!r} is not supported", e,
                              hint="call a module-level function or a lambda defined in this function")
+        if len(e.args) > 2 and not e.keywords and (self._is_call_to(e, min) or self._is_call_to(e, max)):
+            # min(a, b, c) -> min(min(a, b), c)
+            nested = ast.Call(func=e.func, args=e.args[:2], keywords=[])
+            for a in e.args[2:]:
+                nested = ast.Call(func=copy.deepcopy(e.func), args=[nested, a], keywords=[])
+            return self.call(nested)
         args = [self.atom(a) for a in e.args]
         kws = [ast.keyword(arg=k.arg, value=self.atom(k.value)) for k in e.keywords]
         if self.is_static(f) or isinstance(f, ast.Name):

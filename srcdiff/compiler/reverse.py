@@ -164,13 +164,17 @@ class Reverse:
         for p, k in self.ctx.kinds.items():
             if k in ("tuple", "list", "dict"):
                 self.containers.add(p)
+        for name, sh in self.ctx.shapes.items():
+            if sh[0] == "container":
+                self.containers.add(name)
         changed = True
         while changed:
             changed = False
             for s in ir.walk(self.fn.body):
                 if isinstance(s, ir.Assign) and s.target not in self.containers and s.op is not None:
                     k = s.op.kind
-                    if k in ("tuple", "list", "dict") or k == "copy" and s.op.operands[0].id in self.containers:
+                    if k in ("tuple", "list", "dict") or k == "copy" and s.op.operands[0].id in self.containers \
+                            or k == "rule" and s.op.callee in (list, tuple):
                         self.containers.add(s.target)
                         changed = True
 
@@ -182,7 +186,7 @@ class Reverse:
                 varied = self._helper_varied(s)
                 calls = self.ctx.helper_calls.get(id(s), [])
                 # the recorded arguments are trusted only when their shapes are stable
-                if not all(a.id in self.ctx.shapes for a in s.op.operands):
+                if not all(self.ctx.shapes.get(a.id, ("",))[0] in ("array", "scalar") for a in s.op.operands):
                     calls = []
                 spec = self.ctx.helper_spec(s.op.callee, varied, s, calls)
                 self.helper_specs[id(s)] = spec
@@ -316,7 +320,7 @@ class Reverse:
         out: dict[int, list] = {}
         counts: dict[str, int] = {}
         for s in ir.walk(self.fn.body):
-            for t in self._targets(s) + ([s.target] if isinstance(s, ir.For) else []):
+            for t in _all_targets(self, s):
                 counts[t] = counts.get(t, 0) + 1
         for loop in ir.walk(self.fn.body):
             if not isinstance(loop, ir.For) or loop.counter:
@@ -357,10 +361,8 @@ class Reverse:
         out: set[int] = set()
         counts: dict[str, int] = {}
         for s in ir.walk(self.fn.body):
-            for t in self._targets(s) + ([s.target] if isinstance(s, ir.For) else []):
+            for t in _all_targets(self, s):
                 counts[t] = counts.get(t, 0) + 1
-            if isinstance(s, ir.Append):
-                counts[s.lst] = counts.get(s.lst, 0) + 1
 
         def visit(stmts, outer_assigned):
             for s in stmts:
@@ -585,6 +587,11 @@ class Reverse:
             for e in op.args[:1]:
                 if isinstance(e, ast.Name) and self.active(e.id):
                     contribs.append((e.id, g, False))
+        elif k == "rule" and self._getitem_inplace(s, contribs_out := [], g):
+            self._comment(s.line, out)
+            out += prev_stmts + contribs_out
+            self.adj_state.pop(dy, None)
+            return out + pops
         elif k == "rule":
             contribs += self._rule_contribs(s, g, rename_old)
         elif k == "helper":
@@ -599,6 +606,57 @@ class Reverse:
         self._emit_contribs(s, contribs, out)
         return out + pops
 
+    def _getitem_inplace(self, s: ir.Assign, out: list, g: ast.expr) -> bool:
+        """``y = x[idx]`` on a float array: scatter ``dy`` into ``dx`` in place
+        (``dx[idx] += dy``, or ``np.add.at`` for integer-array indices) instead
+        of building a full-size array for every element read in a loop."""
+        import operator
+
+        op = s.op
+        if op.rule.fn is not operator.getitem or not isinstance(s.value, ast.Subscript):
+            return False
+        x = op.bound.get("a")
+        if not isinstance(x, ast.Name) or not self.active(x.id) or x.id == s.target:
+            return False
+        sh = self.ctx.shapes.get(x.id)
+        if sh is None or sh[0] != "array" or sh[2] != "f" or x.id in self.containers:
+            return False
+        index = s.value.slice
+        basic = True
+        for n in ast.walk(index):
+            if isinstance(n, ast.Name):
+                nsh = self.ctx.shapes.get(n.id)
+                if nsh is None:
+                    return False
+                if nsh[0] == "array":
+                    if nsh[2] not in "iu":
+                        return False  # boolean masks: the generic rule
+                    basic = False
+                elif nsh[2] not in "iu":
+                    return False
+            elif isinstance(n, ast.Constant) and not (n.value is None or n.value is Ellipsis
+                                                       or isinstance(n.value, int)):
+                return False
+        d = self.adj(x.id)
+        state = self.adj_state.get(d)
+        if d in self.adj_state and not state:
+            return False  # holds an alias: the generic rule adds out of place
+        if d not in self.adj_state:
+            out.append(assign(d, call(attr(self.ctx.np, "zeros_like"), N(x.id))))
+        target = ast.Subscript(value=N(d), slice=copy.deepcopy(index), ctx=ast.Store())
+        if basic:
+            if d not in self.adj_state:
+                out.append(ast.Assign(targets=[target], value=g, lineno=0))
+            else:
+                out.append(ast.AugAssign(target=target, op=ast.Add(), value=g))
+        else:
+            idx_value = copy.deepcopy(op.bound["index"])
+            out.append(ast.Expr(value=call(ast.Attribute(value=ast.Attribute(value=N(self.ctx.np), attr="add",
+                                                                             ctx=ast.Load()),
+                                                         attr="at", ctx=ast.Load()), N(d), idx_value, g)))
+        self.adj_state[d] = True
+        return True
+
     def _float_valued(self, d: str) -> bool:
         """Is the adjoint ``d`` certainly a Python float?  Only when every
         value it was computed from is a recorded Python-float scalar."""
@@ -608,18 +666,28 @@ class Reverse:
         op = s.op
         callee = op.callee
         what = op.name
-        if isinstance(callee, str):
-            what = callee
-        elif callee is not None:
-            what = f"{op.name} ({getattr(callee, '__module__', '') or type(callee).__name__})"
+        reason = "it has no derivative rule and no Python source"
         hint = ("register its derivative with srcdiff.defvjp(fn, 'x', x='g * ...'), "
                 "or mark it constant with srcdiff.nondifferentiable(fn)")
-        if isinstance(callee, str) and callee.startswith("the method"):
-            hint = ("register the method with srcdiff.defvjp_method(name, 'self, ...', self='...'), "
-                    "or call the NumPy function form instead")
-        raise self.fn.source.error(
-            f"srcdiff cannot differentiate through {what}: it has no derivative rule and no Python source",
-            lineno=s.line, hint=hint)
+        if isinstance(callee, str):
+            what = callee
+            if callee.startswith("the method"):
+                reason = "it has no derivative rule"
+                hint = ("register the method with srcdiff.defvjp_method(name, 'self, ...', self='...'), "
+                        "or call the NumPy function form instead")
+            elif callee.startswith("the attribute"):
+                reason = "it has no derivative rule"
+                hint = "register it with srcdiff.defvjp_attr(name, self='...'), or use a NumPy function instead"
+        elif type(callee).__name__ == "GradientFunction":
+            reason = "it is a srcdiff gradient, and higher-order derivatives are not supported yet"
+            hint = "differentiate the original function instead"
+        elif callee is not None:
+            module = getattr(callee, "__module__", "") or ""
+            what = f"{op.name} ({module or type(callee).__name__})"
+            if module.split(".")[0] in ("numpy", "scipy", "math"):
+                reason = f"it has no derivative rule (srcdiff reads only your code, not {module.split('.')[0]}'s)"
+        raise self.fn.source.error(f"srcdiff cannot differentiate through {what}: {reason}", lineno=s.line,
+                                   hint=hint)
 
     def _rule_contribs(self, s: ir.Assign, g: ast.expr, rename_old: dict) -> list:
         op = s.op
@@ -635,9 +703,9 @@ class Reverse:
         out = []
         static = dict(op.static)
         for p, e in op.bound.items():
-            if isinstance(e, ast.Name) and e.id in ctx.shapes:
+            if isinstance(e, ast.Name) and ctx.shapes.get(e.id, ("",))[0] in ("array", "scalar"):
                 static["shape:" + p] = ctx.shapes[e.id][1]
-        if s.target in ctx.shapes:
+        if ctx.shapes.get(s.target, ("",))[0] in ("array", "scalar"):
             static["shape:ans"] = ctx.shapes[s.target][1]
         for p in rule.grads:
             e = op.bound.get(p)
@@ -693,6 +761,7 @@ class Reverse:
         me = op.bound[p]
         shapes = self.ctx.shapes
         if isinstance(me, ast.Name) and me.id in shapes and target in shapes and \
+                shapes[me.id][0] in ("array", "scalar") and shapes[target][0] in ("array", "scalar") and \
                 shapes[me.id][1] == shapes[target][1]:
             return False
         others = [op.bound[q] for q in op.rule.unbroadcast if q != p and q in op.bound]
@@ -782,7 +851,7 @@ class Reverse:
 
     def _merge_states(self, a: dict, b: dict, code_a: list, code_b: list) -> dict:
         merged = {}
-        for k in set(a) | set(b):
+        for k in sorted(set(a) | set(b)):
             if k in a and k in b:
                 merged[k] = a[k] and b[k]
             else:
@@ -862,6 +931,12 @@ class Reverse:
             new = call(attr(self.ctx.rt, "Stack")) if self.ctx.debug_stack else ast.List(elts=[], ctx=ast.Load())
             fwd = [assign(self.stack, new)] + fwd
         res = fn.result if fn.result is not None else ast.Constant(value=None)
+        restored = {n for names in self.pushed.values() for n in names}
+        if isinstance(res, ast.Name) and res.id in restored:
+            # the backward sweep restores older values of this name: keep the result
+            keep = self.fresh("value")
+            fwd = fwd + [assign(keep, N(res.id))]
+            res = N(keep)
         if self.mode == "main":
             grads = []
             for p in self.wrt:
@@ -939,6 +1014,18 @@ def _is_fresh(expr: ast.expr, np_name: str) -> bool:
         return expr.func.attr in _FRESH_NP and not (expr.func.attr == "sum" and len(expr.args) == 1
                                                      and not expr.keywords and False)
     return False
+
+
+def _all_targets(rev: "Reverse", s) -> list[str]:
+    """Every name statement ``s`` writes, loop counters and lists included."""
+    out = rev._targets(s)
+    if isinstance(s, ir.Assign) and s.counter:
+        out = [s.target]
+    elif isinstance(s, ir.For):
+        out = [s.target]
+    elif isinstance(s, ir.Append):
+        out = [s.lst]
+    return out
 
 
 def _pure(s: ir.Assign) -> bool:

@@ -38,6 +38,8 @@ def _shape(v: Any) -> Any:
         return ("scalar", (), "i")
     if t is bool or isinstance(v, np.bool_):
         return ("scalar", (), "b")
+    if t is list or t is tuple or t is dict:
+        return ("container", t.__name__, None)
     return ("other", None, None)
 
 
@@ -167,6 +169,10 @@ def stable_shapes(fn: ir.Function, by_name: dict[str, set]) -> dict[str, tuple]:
         kind, shape, dkind = next(iter(shapes))
         if kind != "other":
             out[name] = (kind, shape, dkind)
+    # containers are recorded even when unstable (lists grown by append): only their type is used
+    for name, shapes in by_name.items():
+        if name not in out and all(sh[0] == "container" for sh in shapes):
+            out[name] = ("container", None, None)
     return out
 
 

@@ -71,8 +71,12 @@ defvjp(builtins.max, "a, b", a="g * (a >= b)", b="g * (b > a)", group=B,
        note="two arguments; ties go to the first")
 defvjp(builtins.sum, "iterable, start=0", iterable="rt.sum_list_grad(g, iterable)", start="g",
        aliases=("iterable", "start"), group=B, note="sum of a list or tuple of values")
+defvjp(builtins.list, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B,
+       note="a list of the items; a dict gives its keys (no gradient)")
+defvjp(builtins.tuple, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B)
+defvjp(builtins.reversed, "seq", seq="rt.reversed_grad(g, seq)", group=B)
 nondifferentiable(builtins.len, builtins.range, builtins.int, builtins.bool, builtins.round,
-                  builtins.isinstance, builtins.print, builtins.enumerate, builtins.zip,
+                  builtins.isinstance, builtins.print,
                   builtins.type, builtins.str, builtins.repr, builtins.hash, builtins.id,
                   builtins.any, builtins.all, group=B)
 

@@ -219,6 +219,8 @@ class Table:
         self.nondiff_methods: set[str] = set()
         self.attrs: dict[str, Rule] = {}
         self.nondiff_attrs: set[str] = set()
+        # bumped by every registration, so compiled adjoints never use a stale table
+        self.version = 0
 
     # -- lookup ---------------------------------------------------------
     def rule_for(self, fn: Any) -> Rule | None:
@@ -279,6 +281,7 @@ def defvjp(
     TABLE.functions[id(fn)] = rule
     TABLE._keep[id(fn)] = fn
     TABLE.nondiff.pop(id(fn), None)
+    TABLE.version += 1
     return rule
 
 
@@ -290,6 +293,7 @@ def nondifferentiable(*fns: Any, group: str = "user") -> None:
         TABLE.nondiff[id(fn)] = group
         TABLE._keep[id(fn)] = fn
         TABLE.functions.pop(id(fn), None)
+    TABLE.version += 1
 
 
 def defvjp_method(
@@ -323,6 +327,7 @@ def defvjp_method(
         _check_template(rule, p, t)
     TABLE.methods[method] = rule
     TABLE.nondiff_methods.discard(method)
+    TABLE.version += 1
     return rule
 
 
@@ -342,6 +347,7 @@ def method_alias(method: str, fn: Any) -> Rule:
         aliases=base.aliases,
     )
     TABLE.methods[method] = rule
+    TABLE.version += 1
     return rule
 
 
@@ -350,6 +356,7 @@ def nondifferentiable_methods(*methods: str) -> None:
     for m in methods:
         TABLE.nondiff_methods.add(m)
         TABLE.methods.pop(m, None)
+    TABLE.version += 1
 
 
 def defvjp_attr(attr: str, *, group: str = "array attribute", aliases: Iterable[str] = (), self: str) -> Rule:
@@ -364,12 +371,14 @@ def defvjp_attr(attr: str, *, group: str = "array attribute", aliases: Iterable[
     )
     _check_template(rule, "self", self)
     TABLE.attrs[attr] = rule
+    TABLE.version += 1
     return rule
 
 
 def nondifferentiable_attrs(*attrs: str) -> None:
     """Attributes whose values carry no gradient (``shape``, ``ndim`` ...)."""
     TABLE.nondiff_attrs.update(attrs)
+    TABLE.version += 1
 
 
 def lookup_builtin(name: str) -> Any:
