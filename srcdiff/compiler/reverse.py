@@ -502,6 +502,10 @@ class Reverse:
         sh = self.ctx.shapes.get(name)
         if sh is not None and sh[0] == "scalar":
             return ast.Constant(value=0.0)
+        if sh is not None and sh[0] == "array" and sh[2] == "f" and name not in self.fn.params:
+            # a known shape: no need to keep the value around just to read its shape
+            return call(attr(self.ctx.np, "zeros"), ast.Tuple(elts=[ast.Constant(value=d) for d in sh[1]],
+                                                               ctx=ast.Load()))
         if self.ctx.kinds.get(name) == "farray":
             return call(attr(self.ctx.np, "zeros_like"), N(name))
         return call(attr(self.ctx.rt, "zeros_like"), N(name))
@@ -709,6 +713,13 @@ class Reverse:
             static["shape:ans"] = ctx.shapes[s.target][1]
         for p in rule.grads:
             e = op.bound.get(p)
+            if p in op.varargs:
+                if any(isinstance(a, ast.Name) and self.active(a.id) for a in op.varargs[p]):
+                    raise self.fn.source.error(
+                        f"the derivative rule of {rule.name} has a gradient for *{p}, which srcdiff cannot "
+                        "pass back to separate arguments yet", lineno=s.line,
+                        hint="pass the values as one list or tuple, or register the rule with named parameters")
+                continue
             if not isinstance(e, ast.Name) or not self.active(e.id):
                 continue
             t = rule.template(p, static)
@@ -718,6 +729,8 @@ class Reverse:
                 vname = self._inject_callable(t, rule, p)
                 pos = [mapping[q.name] for q in rule.params if q.kind == "pos" and q.name in mapping]
                 expr = call(N(vname), g, N(s.target), *pos)
+                expr.keywords = [ast.keyword(arg=q.name, value=mapping[q.name]) for q in rule.params
+                                 if q.kind == "kwonly" and q.name in mapping]
             fresh = _is_fresh(expr, ctx.np) and p not in rule.aliases
             if p in rule.unbroadcast and self._may_broadcast(op, p, s.target):
                 expr = self._unbroadcast(expr, e.id, s.target)
