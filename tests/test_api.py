@@ -276,3 +276,37 @@ def test_nondifferentiable_registration():
         return np.sum(noisy_round(x) * x)
 
     np.testing.assert_allclose(srcdiff.grad(model)(np.array([1.2, 2.7])), [1.0, 3.0])
+
+
+def test_grad_of_grad_is_a_clear_error():
+    g = srcdiff.grad(f)
+    with pytest.raises(SrcdiffError, match="higher-order"):
+        srcdiff.grad(g)
+
+
+def test_rule_registered_after_compiling_is_used():
+    def mine(x):
+        return x * 1.0
+
+    def uses(x):
+        return mine(x) * 2.0
+
+    g = srcdiff.grad(uses)
+    assert g(3.0) == 2.0
+    srcdiff.defvjp(mine, "x", x="g * 10.0")
+    assert g(3.0) == 20.0
+
+
+def test_check_grad_with_a_default_argument():
+    def h(x, w=2.0):
+        return x * w * w
+
+    assert srcdiff.check_grad(h, 3.0, wrt="w")["w"] < 1e-7
+
+
+def test_star_args_are_rejected_early():
+    def h(*args):
+        return args[0]
+
+    with pytest.raises(SrcdiffError, match="\\*args"):
+        srcdiff.grad(h)

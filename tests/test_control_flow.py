@@ -268,3 +268,78 @@ def test_while_else_and_generators_are_rejected():
 
     with pytest.raises(srcdiff.SrcdiffError, match="else"):
         srcdiff.grad(f)(3.0)
+
+
+# -- regressions found by the program fuzzer and by the docs/examples work --------------------------
+
+
+def param_overwritten_in_loop(x, y):
+    if x < 0.0:
+        x = x * y
+    for j in range(2):
+        y = np.sin(x)
+    return x + y
+
+
+def test_parameter_reassigned_in_loop_is_restored():
+    assert_grad_ok(param_overwritten_in_loop, -1.0, 1.0, wrt=(0, 1))
+
+
+def while_in_for(x):
+    for i in range(3):
+        k = 0
+        while abs(x) > 0.05 and k < 6:
+            k = k + 1
+            x = x * 0.5
+        x = np.tanh(x) + 1.0
+    return x
+
+
+def test_while_loop_counter_inside_for_is_saved():
+    assert_grad_ok(while_in_for, -1.2)
+
+
+def power(x, n):
+    y = 1.0
+    for i in range(n):
+        y = y * x
+    return y
+
+
+def test_value_and_grad_returns_the_final_value():
+    assert srcdiff.value_and_grad(power)(1.5, 3) == (3.375, pytest.approx(6.75))
+    assert srcdiff.value_and_grad(return_in_loop)(0.5)[0] == return_in_loop(0.5)
+
+
+def test_indexing_in_a_loop_adds_in_place():
+    def horner(coeffs, x):
+        y = 0.0
+        for i in range(coeffs.shape[0]):
+            y = y * x + coeffs[i]
+        return y
+
+    src_args = (np.linspace(-1, 1, 7), 0.9)
+    assert_grad_ok(horner, *src_args, wrt=(0, 1))
+    g = srcdiff.grad(horner, wrt=0)
+    g(*src_args)
+    assert "dcoeffs[i] += " in srcdiff.source(g)
+
+
+def iterables(params, xs, ws):
+    s = 0.0
+    for i, (x, w) in enumerate(zip(xs, ws)):
+        s = s + x * w * i
+    for a, b, c in zip(xs, ws, xs):
+        s = s + a * b * c
+    for x in reversed(xs):
+        s = s * 0.5 + x
+    for name, W in params.items():
+        s = s + np.sum(W) * min(s, 1.0, 2.0)
+    for W in params.values():
+        s = s + np.sum(W ** 2)
+    return s
+
+
+def test_more_iterables(rng):
+    params = {"a": rng.normal(size=(2, 2)), "b": rng.normal(size=3)}
+    assert_grad_ok(iterables, params, [0.3, 0.7, -0.2], np.array([1.0, 2.0, 0.5]), wrt=(0, 1, 2))

@@ -319,6 +319,8 @@ class Reverse:
         (``x_t = xs[t]``).  Maps id(loop) -> statements to replay, in order."""
         out: dict[int, list] = {}
         counts: dict[str, int] = {}
+        for p in self.fn.params:
+            counts[p] = 1  # a parameter's value is defined before any loop
         for s in ir.walk(self.fn.body):
             for t in _all_targets(self, s):
                 counts[t] = counts.get(t, 0) + 1
@@ -360,6 +362,8 @@ class Reverse:
         never needs saving.  (Names assigned twice are excluded.)"""
         out: set[int] = set()
         counts: dict[str, int] = {}
+        for p in self.fn.params:
+            counts[p] = 1  # a parameter's value is defined before any loop
         for s in ir.walk(self.fn.body):
             for t in _all_targets(self, s):
                 counts[t] = counts.get(t, 0) + 1
