@@ -1033,7 +1033,7 @@ def _is_fresh(expr: ast.expr, np_name: str) -> bool:
     return False
 
 
-def _all_targets(rev: "Reverse", s) -> list[str]:
+def _all_targets(rev: Reverse, s) -> list[str]:
     """Every name statement ``s`` writes, loop counters and lists included."""
     out = rev._targets(s)
     if isinstance(s, ir.Assign) and s.counter:
