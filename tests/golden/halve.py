@@ -8,7 +8,7 @@ def halve_grad(x):
         x = x / 2.0
     t1 = x * x
     # backward pass
-    dt1 = rt.seed(t1, 'halve')
+    dt1 = 1.0
     # return x * x
     dx = dt1 * x
     dx += dt1 * x

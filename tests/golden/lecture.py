@@ -8,7 +8,7 @@ def lecture_grad(W0, W1, x0, y):
     t3 = np.sum(t2)
     L = 0.5 * t3
     # backward pass
-    dL = rt.seed(L, 'lecture')
+    dL = 1.0
     # L = 0.5 * np.sum((x3 - y) ** 2)
     dt3 = dL * 0.5
     dt2 = np.full(np.shape(t2), dt3)

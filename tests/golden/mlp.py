@@ -4,7 +4,7 @@ def mlp_grad(W1, b1, W2, b2, x):
     out, layer_saved_1 = layer_fwd_1(h, W2, b2)
     t1 = np.sum(out)
     # backward pass
-    dt1 = rt.seed(t1, 'mlp')
+    dt1 = 1.0
     # return np.sum(out)
     dout = np.full(np.shape(out), dt1)
     # out = layer(h, W2, b2)

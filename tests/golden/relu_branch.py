@@ -8,7 +8,7 @@ def relu_branch_grad(x, w):
         y = 0.01 * z
     t2 = y * y
     # backward pass
-    dt2 = rt.seed(t2, 'relu_branch')
+    dt2 = 1.0
     # return y * y
     dy = dt2 * y
     dy += dt2 * y

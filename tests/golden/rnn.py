@@ -14,7 +14,7 @@ def rnn_grad(W, U, b, xs, h):
     t8 = h ** 2
     t9 = np.sum(t8)
     # backward pass
-    dt9 = rt.seed(t9, 'rnn')
+    dt9 = 1.0
     # return np.sum(h ** 2)
     dt8 = np.full(np.shape(t8), dt9)
     dh = dt8 * 2 * h
