@@ -28,10 +28,46 @@ def render(funcs: list[ast.FunctionDef]) -> str:
         if m:
             out.append(f"{m.group(1)}# {ast.literal_eval(m.group(2))}")
         else:
-            out.append(line)
+            out.append(_strip_tuple_parens(line))
     # a blank line between functions
     joined = "\n".join(out)
     return re.sub(r"\n+def ", "\n\n\ndef ", joined) + "\n"
+
+
+def _outer_parens(text: str) -> bool:
+    """Is ``text`` one parenthesized group, ``(...)``?"""
+    if not (text.startswith("(") and text.endswith(")")):
+        return False
+    depth = 0
+    quote = None
+    for i, ch in enumerate(text):
+        if quote:
+            if ch == quote:
+                quote = None
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0 and i != len(text) - 1:
+                return False
+    return True
+
+
+def _strip_tuple_parens(line: str) -> str:
+    """``(a, b) = f()`` -> ``a, b = f()`` and ``return (a, b)`` -> ``return a, b``,
+    so the text is the same on every Python version (3.10 adds the former)."""
+    indent = line[: len(line) - len(line.lstrip())]
+    body = line.strip()
+    if body.startswith("return (") and _outer_parens(body[7:]) and "," in body:
+        return f"{indent}return {body[8:-1]}"
+    if body.startswith("(") and " = " in body:
+        target, _, value = body.partition(" = ")
+        if _outer_parens(target) and "," in target:
+            return f"{indent}{target[1:-1]} = {value}"
+    return line
 
 
 def build(source: str, names: list[str], inject: dict[str, Any], globals_: dict, label: str) -> dict[str, Any]:

@@ -18,4 +18,4 @@ def halve_grad(x):
         x_prev = stack.pop()
         dx = dx / 2.0
         x = x_prev
-    return (t1, (rt.mirror(dx, x),))
+    return t1, (rt.mirror(dx, x),)

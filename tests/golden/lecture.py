@@ -20,4 +20,4 @@ def lecture_grad(W0, W1, x0, y):
     dx1 = dx2 * (1.0 - x2 * x2)
     # x1 = W0 @ x0
     dW0 = np.outer(dx1, x0)
-    return (L, (dW0, dW1))
+    return L, (dW0, dW1)

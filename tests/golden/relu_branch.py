@@ -21,4 +21,4 @@ def relu_branch_grad(x, w):
     # z = w * x
     dw = dz * x
     dx = dz * w
-    return (t2, (rt.mirror(dx, x), rt.mirror(dw, w)))
+    return t2, (rt.mirror(dx, x), rt.mirror(dw, w))

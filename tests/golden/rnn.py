@@ -31,4 +31,4 @@ def rnn_grad(W, U, b, xs, h):
         dU += np.outer(dt7, t4)
         dW += np.outer(dt7, h)
         dh = W.T @ dt7
-    return (t9, (dW, dU, db))
+    return t9, (dW, dU, db)
