@@ -103,6 +103,13 @@ class GradientFunction:
 
     @staticmethod
     def _signature(fn: Callable) -> inspect.Signature:
+        import types
+
+        if not isinstance(fn, types.FunctionType):
+            raise SrcdiffError(
+                f"cannot differentiate {fn!r}: it is not a Python function with source code",
+                hint="pass a function defined with def (or lambda); to use a function without source inside "
+                "your code, register its derivative with srcdiff.defvjp")
         try:
             return inspect.signature(fn)
         except (TypeError, ValueError):
