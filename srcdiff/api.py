@@ -105,6 +105,10 @@ class GradientFunction:
     def _signature(fn: Callable) -> inspect.Signature:
         import types
 
+        if isinstance(fn, types.MethodType):
+            raise SrcdiffError(
+                f"{fn.__qualname__} is a bound method; srcdiff differentiates plain functions",
+                hint="differentiate a module-level function and pass the object's arrays as arguments")
         if not isinstance(fn, types.FunctionType):
             raise SrcdiffError(
                 f"cannot differentiate {fn!r}: it is not a Python function with source code",

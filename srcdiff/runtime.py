@@ -82,11 +82,16 @@ def mean_grad(g, x, axis=None, keepdims=False):
 def extremum_grad(g, ans, x, axis=None, keepdims=False):
     """Adjoint of ``max``/``min`` reductions: ties share the gradient equally."""
     shape = np.shape(x)
-    ans = _expand(ans, shape, axis, keepdims)
-    g = _expand(g, shape, axis, keepdims)
-    mask = np.asarray(x) == ans
-    count = np.sum(mask, axis=_norm_axis(axis, len(shape)), keepdims=True) if shape else 1
-    return g * mask / count
+    if not shape:
+        return g
+    if not keepdims:
+        ans = _expand(ans, shape, axis, keepdims)
+        g = _expand(g, shape, axis, keepdims)
+    mask = x == ans
+    if axis is None:
+        return np.where(mask, g / np.count_nonzero(mask), 0.0)
+    count = mask.sum(axis=_norm_axis(axis, len(shape)), keepdims=True)
+    return np.where(mask, g / count, 0.0)
 
 
 def zeros_like(x):

@@ -752,6 +752,9 @@ class Reverse:
     def _unbroadcast(self, expr: ast.expr, x: str, y: str) -> ast.expr:
         """Reduce ``expr`` (shaped like ``y``) to the shape of ``x``: inline
         ``np.sum`` when both shapes are known, else ``rt.unbroadcast``."""
+        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+            # sum(-g) -> -sum(g): negate the small reduced array, not the big one
+            return ast.UnaryOp(op=ast.USub(), operand=self._unbroadcast(expr.operand, x, y))
         sx = self.ctx.shapes.get(x)
         sy = self.ctx.shapes.get(y)
         if sx is not None and sy is not None and sx[0] in ("array", "scalar") and sy[0] in ("array", "scalar"):

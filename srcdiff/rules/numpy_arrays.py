@@ -63,8 +63,41 @@ def _nondiff(*fns):
 R = "reduction"
 
 
+def _spread(s, g):
+    """An expression giving ``g`` (a reduction's adjoint) the shape of ``a``
+    again, written out when the first call recorded the shapes; else None."""
+    shape, axis, keep = s.get("shape:a"), s.get("axis", 0), s.get("keepdims")
+    if shape is None or not isinstance(keep, bool) and keep is not None:
+        return None
+    if axis is None:
+        return f"np.full({tuple(shape)!r}, {g})"
+    if isinstance(axis, int) and not isinstance(axis, bool) and shape and -len(shape) <= axis < len(shape):
+        ax = axis % len(shape)
+        base = g if g.isidentifier() else f"({g})"
+        expanded = g if keep else f"{base}[{', '.join([':'] * ax + ['None'])}]"
+        size = 1
+        for n in shape:
+            size *= n
+        if size <= 1 << 16:  # small: a new array is cheaper than a broadcast view
+            return f"np.repeat({expanded}, {shape[ax]}, axis={ax})"
+        return f"np.broadcast_to({expanded}, {tuple(shape)!r})"
+    return None
+
+
+def _count(s):
+    shape, axis = s.get("shape:a"), s.get("axis", 0)
+    size = 1
+    for i, n in enumerate(shape):
+        if axis is None or i == axis % len(shape):
+            size *= n
+    return size
+
+
 @static_template
 def _sum(s):
+    spread = _spread(s, "g")
+    if spread is not None:
+        return spread
     if s.get("axis", 0) is None and not s.get("keepdims"):
         return "np.full(np.shape(a), g)"
     return "rt.sum_grad(g, a, axis, keepdims)"
@@ -72,6 +105,9 @@ def _sum(s):
 
 @static_template
 def _mean(s):
+    spread = _spread(s, "g")
+    if spread is not None:
+        return _spread(s, f"g / {_count(s)}")
     if s.get("axis", 0) is None and not s.get("keepdims"):
         return "np.full(np.shape(a), g / np.size(a))"
     return "rt.mean_grad(g, a, axis, keepdims)"
