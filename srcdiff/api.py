@@ -165,7 +165,7 @@ class GradientFunction:
             _check_leaves(name, v, _fname(self.fn))
         kinds = dict(zip(self.wrt, (_kind(v) for v in values)))
         c = compile_cached(self.fn, self.wrt, kinds, args=args if key is not None else None, kwargs=kwargs,
-                           spec=key)
+                           spec=key, keep_value=self.with_value, single=self.single)
         self._compiled[key] = c
         self.last = c
         return c
@@ -174,15 +174,13 @@ class GradientFunction:
         c = self._compiled.get(_spec_key(args, kwargs))
         if c is None or c.deps or c.version != TABLE.version:
             c = self.compiled_for(args, kwargs)
-        value, grads = c.fn(*args, **kwargs)
-        if self.single:
-            grads = grads[0]
-        return (value, grads) if self.with_value else grads
+        # the generated function returns exactly what the user gets
+        return c.fn(*args, **kwargs)
 
     @property
     def source(self) -> str:
         if self.last is None:
-            self.last = compile_cached(self.fn, self.wrt, {})
+            self.last = compile_cached(self.fn, self.wrt, {}, keep_value=self.with_value, single=self.single)
         return self.last.source
 
     def __repr__(self) -> str:
@@ -257,17 +255,19 @@ def _closure_key(fn: Callable) -> tuple:
 
 
 def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
-                   args: tuple | None = None, kwargs: dict | None = None, spec: Any = None) -> driver.Compiled:
+                   args: tuple | None = None, kwargs: dict | None = None, spec: Any = None,
+                   keep_value: bool = True, single: bool = False) -> driver.Compiled:
     """Compile (or fetch) the adjoint of ``fn``; with ``args`` it is
     specialized for the shapes of these arguments (``spec`` is their key)."""
     code = getattr(fn, "__code__", None)
     key = (code, id(getattr(fn, "__globals__", None)), _closure_key(fn), tuple(wrt),
-           tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None)
+           tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None, keep_value, single)
     with _LOCK:
         c = _CACHE.get(key)
         if c is not None and c.version == TABLE.version and all(g.get(n) is obj for g, n, obj in c.deps):
             return c
-        c = driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args, kwargs=kwargs)
+        c = driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args, kwargs=kwargs,
+                                   keep_value=keep_value, single=single)
         _CACHE[key] = c
         return c
 

@@ -204,9 +204,11 @@ class Unit:
 
 
 def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
-                    args: tuple | None = None, kwargs: dict | None = None) -> Compiled:
+                    args: tuple | None = None, kwargs: dict | None = None, keep_value: bool = True,
+                    single: bool = False) -> Compiled:
     """Generate, compile and link the adjoint of ``fn`` w.r.t. the parameters
-    ``wrt``.  The result's ``fn`` returns ``(value, (grad, ...))``."""
+    ``wrt``.  The result's ``fn`` returns the gradient (one, or a tuple when
+    not ``single``), preceded by f's value when ``keep_value``."""
     unit = Unit(debug_stack)
     f = front(fn)
     unit.taken |= f.names
@@ -214,6 +216,8 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
     base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
     gen_name = unit.fresh_global(f"{base}_grad", f.names)
     ctx = unit.context(f, kinds)
+    ctx.keep_value = keep_value
+    ctx.single = single
     if args is not None:
         probed = probe(f, args, kwargs or {})
         if probed is not None:

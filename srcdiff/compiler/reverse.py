@@ -20,6 +20,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import ir
 from .activity import Activity
 from .simplify import simplify
@@ -101,6 +103,8 @@ class Context:
     helper_spec: Any  # callable(fn, varied_params) -> HelperSpec
     kinds: dict[str, str] = field(default_factory=dict)  # wrt param -> kind
     debug_stack: bool = False  # instrumented stacks (srcdiff.stack_stats)
+    keep_value: bool = True  # main function: also return f's value (value_and_grad)
+    single: bool = False  # main function: one gradient rather than a tuple
     shapes: dict[str, tuple] = field(default_factory=dict)  # name -> (kind, shape, dtype kind), see shapes.py
     helper_calls: dict[int, list] = field(default_factory=dict)  # id(call stmt) -> recorded (args, kwargs)
 
@@ -400,7 +404,39 @@ class Reverse:
 
     # -- forward ------------------------------------------------------------
     def _forward(self) -> list[ast.stmt]:
+        self.dead = self._dead_statements()
         return self._fwd_block(self.fn.body)
+
+    def _dead_statements(self) -> set[int]:
+        """Forward statements nothing needs: values computed only for the
+        function's result, when the caller wants the gradient alone."""
+        keep = set(self.needed)
+        res = self.fn.result
+        value_needed = self.mode != "main" or self.ctx.keep_value or any(
+            isinstance(st, ast.Expr) and isinstance(st.value, ast.Call)
+            and isinstance(st.value.func, ast.Attribute) and st.value.func.attr == "seed"
+            for st in self.seed_code)
+        if isinstance(res, ast.Name) and value_needed:
+            keep.add(res.id)
+        if isinstance(res, ast.Name) and self.seed_code and not value_needed:
+            for st in self.seed_code:
+                if any(isinstance(n, ast.Name) and n.id == res.id for n in ast.walk(st)):
+                    keep.add(res.id)
+        candidates = [st for st in ir.walk(self.fn.body) if isinstance(st, ir.Assign) and st.op is not None
+                      and not st.counter and _pure(st) and id(st) not in self.helper_specs]
+        dead: set[int] = set()
+        while True:
+            used = set(keep)
+            for st in ir.walk(self.fn.body):
+                if id(st) in dead:
+                    continue
+                for n in ast.walk(_reads_of(st)):
+                    if isinstance(n, ast.Name):
+                        used.add(n.id)
+            new = {id(st) for st in candidates if st.target not in used} - dead
+            if not new:
+                return dead
+            dead |= new
 
     def _push(self, name: str) -> ast.stmt:
         return ast.Expr(value=call(attr(self.stack, "append"), N(name)))
@@ -412,6 +448,8 @@ class Reverse:
                 for n in self.none_init[id(s)]:
                     out.append(assign(n, ast.Constant(value=None)))
             if isinstance(s, ir.Assign):
+                if id(s) in self.dead:
+                    continue
                 for t in self.pushed.get(id(s), ()):
                     out.append(self._push(t))
                 if id(s) in self.helper_specs:
@@ -454,6 +492,10 @@ class Reverse:
     def _backward(self, first_pass: bool) -> None:
         self.first_pass = first_pass
         self.adj_state: dict[str, bool] = {}
+        # adjoints that hold one scalar standing for an array of this shape filled with it
+        # (the adjoint of a full sum), kept scalar through elementwise rules at the top level
+        self.uniform: dict[str, tuple] = {}
+        self.rev_depth = 0
         self.last_comment = None
         code: list[ast.stmt] = []
         res = self.fn.result
@@ -474,6 +516,7 @@ class Reverse:
                                                       ast.Constant(value=None)),
                                                       ast.Constant(value=self.fn.name))))
         code += self._rev_block(self.fn.body)
+        self._materialize_all(code)
         self._bwd_code = code
         self.final_state = dict(self.adj_state)
 
@@ -519,8 +562,23 @@ class Reverse:
             return call(attr(self.ctx.np, "zeros_like"), N(name))
         return call(attr(self.ctx.rt, "zeros_like"), N(name))
 
-    def _accumulate(self, x: str, expr: ast.expr, fresh: bool, out: list) -> None:
+    def _accumulate(self, x: str, expr: ast.expr, fresh: bool, out: list, uniform: tuple | None = None) -> None:
         d = self.adj(x)
+        if uniform is not None:
+            if d not in self.adj_state:
+                out.append(assign(d, expr))
+                self.adj_state[d] = True
+                self.uniform[d] = uniform
+            else:
+                out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
+                self.adj_state[d] = True
+            return
+        if d in self.uniform:
+            # a scalar standing for a filled array, plus a real array: now a real array
+            self.uniform.pop(d)
+            out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
+            self.adj_state[d] = True
+            return
         if d not in self.adj_state:
             out.append(assign(d, expr))
             self.adj_state[d] = fresh
@@ -542,10 +600,11 @@ class Reverse:
         assigned."""
         y = s.target if isinstance(s, ir.Assign) else None
         dy = self.adj(y) if y else None
-        self_contribs = [c for c in contribs if c[0] == y]
+        contribs = [c if len(c) == 4 else (*c, None) for c in contribs]
+        self_contribs = [c[:3] for c in contribs if c[0] == y]
         others = [c for c in contribs if c[0] != y]
-        for x, e, fresh in others:
-            self._accumulate(x, e, fresh, out)
+        for x, e, fresh, uniform in others:
+            self._accumulate(x, e, fresh, out, uniform)
         if dy is not None:
             self.adj_state.pop(dy, None)
         if self_contribs:
@@ -571,7 +630,10 @@ class Reverse:
         op = s.op
         dy = self.adj(y)
         g = N(dy)
-        contribs: list[tuple[str, ast.expr, bool]] = []
+        contribs: list = []
+        if dy in self.uniform and not (op.kind == "copy" or op.kind == "rule" and
+                                       op.rule.group in ("operator", "elementwise")):
+            self._materialize(dy, out)
         rename_old: dict[str, ast.expr] = {}
         prev_stmts: list[ast.stmt] = []
         # y = f(..., y, ...) inside a loop or branch: the rule needs the old y
@@ -585,7 +647,7 @@ class Reverse:
         if k == "copy":
             x = op.operands[0].id
             if self.active(x):
-                contribs.append((x, g, False))
+                contribs.append((x, g, False, self.uniform.get(dy)))
         elif k in ("tuple", "list"):
             for i, e in enumerate(op.args):
                 if isinstance(e, ast.Name) and self.active(e.id):
@@ -606,14 +668,31 @@ class Reverse:
             self.adj_state.pop(dy, None)
             return out + pops
         elif k == "rule":
-            contribs += self._rule_contribs(s, g, rename_old)
+            got = self._rule_contribs(s, g, rename_old)
+            if got is None:  # a scalar-for-array adjoint this rule cannot take: write it out first
+                self._materialize(dy, out)
+                got = self._rule_contribs(s, g, rename_old)
+            contribs += got
         elif k == "helper":
             return self._rev_helper(s, prev_stmts, pops, out)
         elif k == "unknown":
             self._unknown_error(s)
         if not contribs:
             self.adj_state.pop(dy, None)
-            return prev_stmts + pops
+            self.uniform.pop(dy, None)
+            return out + prev_stmts + pops
+        if any(c[0] == y for c in contribs) and any(len(c) == 4 and c[3] is not None for c in contribs):
+            self._materialize(dy, out)  # y = f(y): keep it simple
+            return out + self._rev_assign(s)[len(out):] if False else self._redo_full(s, out, prev_stmts, pops,
+                                                                                      rename_old)
+        self._comment(s.line, out)
+        out += prev_stmts
+        self.uniform.pop(dy, None)
+        self._emit_contribs(s, contribs, out)
+        return out + pops
+
+    def _redo_full(self, s, out, prev_stmts, pops, rename_old):
+        contribs = self._rule_contribs(s, N(self.adj(s.target)), rename_old) or []
         self._comment(s.line, out)
         out += prev_stmts
         self._emit_contribs(s, contribs, out)
@@ -740,7 +819,33 @@ class Reverse:
                 expr = call(N(vname), g, N(s.target), *pos)
                 expr.keywords = [ast.keyword(arg=q.name, value=mapping[q.name]) for q in rule.params
                                  if q.kind == "kwonly" and q.name in mapping]
+            dy = self.adj(s.target)
+            if dy in self.uniform and isinstance(t, str):
+                shape = self._uniform_shape(t, op, s.target)
+                sx = ctx.shapes.get(e.id)
+                if shape is None or sx is None or sx[0] not in ("array", "scalar"):
+                    return None
+                if shape == ():
+                    sy = ctx.shapes.get(s.target)
+                    if sy is None or sy[0] not in ("array", "scalar"):
+                        return None
+                    size_x = int(np.prod(sx[1])) if sx[1] else 1
+                    size_y = int(np.prod(sy[1])) if sy[1] else 1
+                    if size_y != size_x:
+                        # x was broadcast: its adjoint sums size_y / size_x equal entries
+                        expr = ast.BinOp(left=expr, op=ast.Mult(), right=ast.Constant(value=size_y // size_x))
+                    out.append((e.id, expr, True, tuple(sx[1])))
+                    continue
+                if shape == tuple(sx[1]):
+                    out.append((e.id, expr, _is_fresh(expr, ctx.np), None))
+                    continue
+                return None
             fresh = _is_fresh(expr, ctx.np) and p not in rule.aliases
+            if self.rev_depth == 0 and not self.first_pass and _full_call(expr, ctx.np) is not None and \
+                    dy not in self.uniform:
+                shape_node, value = _full_call(expr, ctx.np)
+                out.append((e.id, value, True, shape_node))
+                continue
             if p in rule.unbroadcast and self._may_broadcast(op, p, s.target):
                 expr = self._unbroadcast(expr, e.id, s.target)
                 # a reduction builds a new array
@@ -748,6 +853,41 @@ class Reverse:
                                   and expr.func.attr == "sum" and not expr.keywords == [])
             out.append((e.id, expr, fresh))
         return out
+
+    def _uniform_shape(self, template: str, op: ir.Op, target: str) -> tuple | None:
+        """The shape of an elementwise template's value when ``g`` is a scalar,
+        from the recorded shapes of the names it reads; None when unknown."""
+        tree = parse_template(template)
+        shapes = []
+        for n in ast.walk(tree):
+            if isinstance(n, ast.Call):
+                f = n.func
+                if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np"
+                        and f.attr in _ELEMENTWISE_NP):
+                    return None
+            elif isinstance(n, (ast.Subscript, ast.Lambda, ast.IfExp, ast.Compare, ast.BoolOp)):
+                return None
+            elif isinstance(n, ast.Attribute) and not (isinstance(n.value, ast.Name) and n.value.id == "np"):
+                return None
+            elif isinstance(n, ast.Name):
+                if n.id in ("g", "np"):
+                    continue
+                name = target if n.id == "ans" else None
+                if n.id != "ans":
+                    e = op.bound.get(n.id)
+                    if isinstance(e, ast.Constant) and isinstance(e.value, (int, float)):
+                        continue
+                    if not isinstance(e, ast.Name):
+                        return None
+                    name = e.id
+                sh = self.ctx.shapes.get(name)
+                if sh is None or sh[0] not in ("array", "scalar"):
+                    return None
+                shapes.append(tuple(sh[1]))
+        try:
+            return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
+        except ValueError:
+            return None
 
     def _unbroadcast(self, expr: ast.expr, x: str, y: str) -> ast.expr:
         """Reduce ``expr`` (shaped like ``y``) to the shape of ``x``: inline
@@ -843,6 +983,8 @@ class Reverse:
 
     def _rev_unpack(self, s: ir.Unpack) -> list[ast.stmt]:
         out: list[ast.stmt] = []
+        for t in s.targets:
+            self._materialize(self.adj(t), out)
         pops = self._pops(s)
         defined = [self.adj(t) in self.adj_state and self.active(t) for t in s.targets]
         if not any(defined) or not self.active(s.value):
@@ -860,6 +1002,7 @@ class Reverse:
 
     def _rev_append(self, s: ir.Append) -> list[ast.stmt]:
         out: list[ast.stmt] = []
+        self._materialize(self.adj(s.lst), out)
         lst = s.lst
         if lst in self.needed or self.first_pass:
             out.append(ast.Expr(value=call(attr(lst, "pop"))))
@@ -892,7 +1035,31 @@ class Reverse:
                 return p
         raise KeyError(adj_name)
 
+    def _materialize(self, d: str, out: list) -> None:
+        shape = self.uniform.pop(d, None)
+        if shape is not None and d in self.adj_state:
+            out.append(assign(d, call(attr(self.ctx.np, "full"),
+                                      ast.Tuple(elts=[ast.Constant(value=n) for n in shape], ctx=ast.Load()),
+                                      N(d))))
+            self.adj_state[d] = True
+
+    def _materialize_all(self, out: list) -> None:
+        for d in sorted(self.uniform):
+            self._materialize(d, out)
+
     def _rev_if(self, s: ir.If) -> list[ast.stmt]:
+        pre: list[ast.stmt] = []
+        self._materialize_all(pre)
+        return pre + self._rev_if_body(s)
+
+    def _rev_if_body(self, s: ir.If) -> list[ast.stmt]:
+        self.rev_depth += 1
+        try:
+            return self._rev_if_inner(s)
+        finally:
+            self.rev_depth -= 1
+
+    def _rev_if_inner(self, s: ir.If) -> list[ast.stmt]:
         start = dict(self.adj_state)
         self.adj_state = dict(start)
         body = self._rev_block(s.body)
@@ -905,12 +1072,17 @@ class Reverse:
         return _if(s.test, body, orelse)
 
     def _rev_loop(self, s) -> list[ast.stmt]:
-        entry = dict(self.adj_state)
         pre: list[ast.stmt] = []
+        self._materialize_all(pre)
+        entry = dict(self.adj_state)
         for _ in range(6):
             self.adj_state = dict(entry)
             self.last_comment = None
-            body = self._rev_block(s.body)
+            self.rev_depth += 1
+            try:
+                body = self._rev_block(s.body)
+            finally:
+                self.rev_depth -= 1
             exit_ = self.adj_state
             changed = False
             added = set()
@@ -957,7 +1129,8 @@ class Reverse:
             fwd = [assign(self.stack, new)] + fwd
         res = fn.result if fn.result is not None else ast.Constant(value=None)
         restored = {n for names in self.pushed.values() for n in names}
-        if isinstance(res, ast.Name) and res.id in restored:
+        keep_value = self.mode != "main" or self.ctx.keep_value
+        if keep_value and isinstance(res, ast.Name) and res.id in restored:
             # the backward sweep restores older values of this name: keep the result
             keep = self.fresh("value")
             fwd = fwd + [assign(keep, N(res.id))]
@@ -977,7 +1150,8 @@ class Reverse:
                         grads.append(call(attr(self.ctx.rt, "mirror"), N(d), N(p)))
                 else:
                     grads.append(call(attr(self.ctx.rt, "mirror"), self._zeros(p), N(p)))
-            ret = ast.Tuple(elts=[res, ast.Tuple(elts=grads, ctx=ast.Load())], ctx=ast.Load())
+            out: ast.expr = grads[0] if self.ctx.single else ast.Tuple(elts=grads, ctx=ast.Load())
+            ret = ast.Tuple(elts=[res, out], ctx=ast.Load()) if self.ctx.keep_value else out
             body = [comment("forward pass")] + fwd + [comment("backward pass")] + self.seed_code + bwd
             body.append(ast.Return(value=ret))
             return simplify(_funcdef(self.gen_name, args, body), self._protected())
@@ -1039,6 +1213,45 @@ def _is_fresh(expr: ast.expr, np_name: str) -> bool:
         return expr.func.attr in _FRESH_NP and not (expr.func.attr == "sum" and len(expr.args) == 1
                                                      and not expr.keywords and False)
     return False
+
+
+_ELEMENTWISE_NP = {"exp", "log", "tanh", "sin", "cos", "tan", "sinh", "cosh", "sqrt", "square", "sign", "abs",
+                   "absolute", "reciprocal", "negative", "log1p", "expm1", "arctan", "arcsin", "arccos", "exp2",
+                   "log2", "log10", "cbrt", "where", "maximum", "minimum", "multiply", "add", "subtract", "divide"}
+
+
+def _full_call(expr: ast.expr, np_name: str):
+    """``np.full((2, 3), v)`` -> (shape tuple, v); else None."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "full" and \
+            isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name and len(expr.args) == 2 and \
+            not expr.keywords and isinstance(expr.args[0], ast.Tuple) and \
+            all(isinstance(e, ast.Constant) for e in expr.args[0].elts):
+        return tuple(e.value for e in expr.args[0].elts), expr.args[1]
+    return None
+
+
+def _reads_of(s) -> ast.AST:
+    """Everything statement ``s`` itself reads (not its nested blocks)."""
+    if isinstance(s, ir.Assign):
+        return s.value
+    if isinstance(s, ir.Unpack):
+        return ast.Name(id=s.value, ctx=ast.Load())
+    if isinstance(s, ir.Append):
+        return ast.Tuple(elts=[ast.Name(id=s.lst, ctx=ast.Load()), s.value], ctx=ast.Load())
+    if isinstance(s, ir.Expr):
+        return s.node
+    if isinstance(s, ir.If):
+        return s.test
+    if isinstance(s, ir.For):
+        return ast.Tuple(elts=list(s.range_args) + ([ast.Name(id=s.counter, ctx=ast.Load())] if s.counter else []),
+                         ctx=ast.Load())
+    if isinstance(s, ir.While):
+        return s.test if s.test is not None else ast.Constant(value=None)
+    if isinstance(s, ir.BreakIf):
+        return ast.Name(id=s.flag, ctx=ast.Load())
+    if isinstance(s, ir.Return):
+        return s.value
+    return ast.Constant(value=None)
 
 
 def _all_targets(rev: Reverse, s) -> list[str]:

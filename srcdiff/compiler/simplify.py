@@ -44,6 +44,23 @@ def _stores(node: ast.AST, name: str) -> bool:
     return False
 
 
+def _is_comment(s: ast.stmt) -> bool:
+    return isinstance(s, ast.Expr) and isinstance(s.value, ast.Call) and isinstance(s.value.func, ast.Name) and \
+        s.value.func.id == "__srcdiff_comment__"
+
+
+class _Replace(ast.NodeTransformer):
+    def __init__(self, name: str, value: ast.expr) -> None:
+        self.name, self.value = name, value
+
+    def visit_Name(self, node: ast.Name):
+        return self.value if node.id == self.name else node
+
+
+def _replace_name(tree: ast.expr, name: str, value: ast.expr) -> ast.expr:
+    return _Replace(name, value).visit(tree)
+
+
 def _is_copy(s: ast.stmt) -> tuple[str, str] | None:
     if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) \
             and isinstance(s.value, ast.Name):
@@ -68,6 +85,22 @@ def _block(stmts: list[ast.stmt], counts: Counter, protect: set[str]) -> bool:
             if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
                 if _block(inner, counts, protect):
                     return True
+    # a = 1.0; ...; a = f(a)  ->  a = f(1.0)   (comments in between are fine)
+    for i, st in enumerate(stmts):
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) and \
+                isinstance(st.value, ast.Constant) and isinstance(st.value.value, (int, float)):
+            a = st.targets[0].id
+            j = i + 1
+            while j < len(stmts) and _is_comment(stmts[j]):
+                j += 1
+            if j < len(stmts) and isinstance(stmts[j], ast.Assign) and len(stmts[j].targets) == 1 and \
+                    isinstance(stmts[j].targets[0], ast.Name) and stmts[j].targets[0].id == a and \
+                    _count(stmts[j].value)[a] == 1:
+                for n in _names(stmts[j].value):
+                    if n.id == a:
+                        stmts[j].value = _replace_name(stmts[j].value, a, st.value)
+                del stmts[i]
+                return True
     i = 0
     while i < len(stmts):
         cp = _is_copy(stmts[i])
