@@ -228,14 +228,26 @@ class Reverse:
             self.saved_param = self.fresh("saved")
         # pass 1: the backward sweep, to learn which primal values it reads
         self.stack = ""
+        taken = set(self.alloc_taken)
         self._backward(first_pass=True)
         self.needed = self._reads(self._bwd_code)
-        # forward: decide what to save
-        self.stack = self.fresh("stack") if self._needs_stack() else ""
-        self._plan_pushes()
+        stack_name = ""
+        # then with saving planned: restoring a value can make the sweep read more
+        # (a loop that only restores still needs its trip count), so repeat until stable
+        for _ in range(10):
+            if not stack_name and self._needs_stack():
+                stack_name = self.fresh("stack")
+                taken.add(stack_name)
+            self.stack = stack_name
+            self._plan_pushes()
+            self.alloc_taken.clear()
+            self.alloc_taken.update(taken | set(self.adj_names.values()))
+            self._backward(first_pass=False)
+            more = self._reads(self._bwd_code) - self.needed
+            if not more:
+                break
+            self.needed |= more
         fwd = self._forward()
-        # pass 2: the backward sweep with pops
-        self._backward(first_pass=False)
         bwd = self._bwd_code
         return self._assemble(fwd, bwd)
 

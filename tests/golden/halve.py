@@ -11,7 +11,7 @@ def halve_grad(x):
     # return x * x
     dx = dt1 * x
     dx += dt1 * x
-    for __1 in range(n_iter):
+    for _ in range(n_iter):
         # while x > 1.0:
         # x = x / 2.0
         x_prev = stack.pop()
