@@ -361,7 +361,8 @@ class Reverse:
                 names = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
                 if all(n in ok or n not in assigned for n in names):
                     ok.add(st.target)
-                    chosen.append(st)
+                    if names & ok:  # reads the index: differs per iteration, so replay it
+                        chosen.append(st)
             # replay only what the backward sweep reads (and what those read)
             want = {st.target for st in chosen if st.target in needed}
             for st in reversed(chosen):
@@ -650,7 +651,7 @@ class Reverse:
         prev_stmts: list[ast.stmt] = []
         # y = f(..., y, ...) inside a loop or branch: the rule needs the old y
         if (not self.first_pass and y in self.pushed.get(id(s), ()) and op.kind != "helper"
-                and y in {n.id for n in op.operands}):
+                and y in {n.id for n in op.operands} and self._reads_old_value(s)):
             prev = self.fresh(y + "_prev")
             prev_stmts.append(assign(prev, call(attr(self.stack, "pop"))))
             rename_old[y] = N(prev)
@@ -709,6 +710,25 @@ class Reverse:
         out += prev_stmts
         self._emit_contribs(s, contribs, out)
         return out + pops
+
+    def _reads_old_value(self, s: ir.Assign) -> bool:
+        """Does the adjoint of ``y = f(..., y, ...)`` read the old ``y``?  (For
+        ``v = v + a`` it does not: the pop can restore ``v`` directly.)"""
+        op = s.op
+        if op.kind != "rule":
+            return True
+        for p in op.rule.grads:
+            e = op.bound.get(p)
+            if not isinstance(e, ast.Name) or not self.active(e.id):
+                continue
+            t = op.rule.template(p, dict(op.static))
+            if not isinstance(t, str):
+                return True
+            names = {n.id for n in ast.walk(parse_template(t)) if isinstance(n, ast.Name)}
+            for q, bound in op.bound.items():
+                if q in names and any(isinstance(n, ast.Name) and n.id == s.target for n in ast.walk(bound)):
+                    return True
+        return False
 
     def _getitem_inplace(self, s: ir.Assign, out: list, g: ast.expr) -> bool:
         """``y = x[idx]`` on a float array: scatter ``dy`` into ``dx`` in place

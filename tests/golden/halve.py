@@ -14,7 +14,6 @@ def halve_grad(x):
     for _ in range(n_iter):
         # while x > 1.0:
         # x = x / 2.0
-        x_prev = stack.pop()
         dx = dx / 2.0
-        x = x_prev
+        x = stack.pop()
     return rt.mirror(dx, x)
