@@ -146,7 +146,7 @@ class Normalizer:
         """The generated name a new assignment to ``user`` writes."""
         if user in self.current:
             if self.depth == 0:
-                new = self.alloc.fresh(user + "_1" if not user[-1].isdigit() else user + "_1")
+                new = self.alloc.fresh(user)
                 self.current[user] = new
                 return new
             return self.current[user]
@@ -565,6 +565,7 @@ class Normalizer:
         self.int_names.add(loop_name)
         counter = None
         if "brk" in flags:
+            self.current[flags["brk"]] = flags["brk"]
             self.emit(ir.Assign(target=flags["brk"], value=_const(False), line=s.lineno))
             counter = self.alloc.fresh("n_iter")
             self.emit(ir.Assign(target=counter, value=_const(0), line=s.lineno))
@@ -612,6 +613,7 @@ class Normalizer:
         body, flags = self._loop_flags(s)
         line = dict(lineno=s.lineno, col_offset=0)
         if "brk" in flags:
+            self.current[flags["brk"]] = flags["brk"]
             self.emit(ir.Assign(target=flags["brk"], value=_const(False), line=s.lineno))
         simple = self._simple_test(s.test)
         counter = self.alloc.fresh("n_iter")

@@ -420,6 +420,17 @@ class Reverse:
         self.dead = self._dead_statements()
         return self._fwd_block(self.fn.body)
 
+    def _live_outside(self, loop) -> set[str]:
+        """Names read by the kept statements outside ``loop`` and by the backward sweep."""
+        inside = {id(x) for x in ir.walk(loop.body)} | {id(loop)}
+        out = set(self.needed)
+        for st in ir.walk(self.fn.body):
+            if id(st) not in inside and id(st) not in self.dead:
+                out |= {n.id for n in ast.walk(_reads_of(st)) if isinstance(n, ast.Name)}
+        if isinstance(self.fn.result, ast.Name):
+            out.add(self.fn.result.id)
+        return out
+
     def _dead_statements(self) -> set[int]:
         """Forward statements nothing needs: values computed only for the
         function's result, when the caller wants the gradient alone."""
@@ -489,7 +500,10 @@ class Reverse:
                 orelse = self._fwd_block(s.orelse)
                 out.extend(_if(s.test, body, orelse))
             elif isinstance(s, ir.For):
-                body = self._fwd_block(s.body) or [ast.Pass()]
+                body = self._fwd_block(s.body)
+                if not body and not s.counter and s.target not in self._live_outside(s):
+                    continue  # everything in it was only needed for f's value
+                body = body or [ast.Pass()]
                 out.append(ast.For(target=S(s.target), iter=call(N("range"), *s.range_args), body=body,
                                    orelse=[], lineno=0))
             elif isinstance(s, ir.While):
@@ -1139,7 +1153,7 @@ class Reverse:
         self.adj_state = dict(entry)
         self.last_comment = None
         if not body:
-            return []
+            return pre
         if isinstance(s, ir.For):
             rng: ast.expr = call(N("range"), *s.range_args)
             if s.counter:
