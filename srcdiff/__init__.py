@@ -33,9 +33,9 @@ __all__ = [
 ]
 
 try:  # the compiler's public face; filled in as the pipeline lands
-    from .api import check_grad, grad, graph, source, stack_stats, value_and_grad  # noqa: F401
+    from .api import check_grad, grad, graph, source, stack_stats, stop_gradient, value_and_grad  # noqa: F401
 
-    __all__ += ["grad", "value_and_grad", "source", "graph", "check_grad", "stack_stats"]
+    __all__ += ["grad", "value_and_grad", "source", "graph", "check_grad", "stack_stats", "stop_gradient"]
 except ImportError as _exc:  # pragma: no cover - only while bootstrapping
     if "srcdiff.api" not in str(_exc) and "api" not in str(_exc):
         raise

@@ -280,6 +280,27 @@ def _decorator(fn: Callable | None, wrt: Wrt, with_value: bool):
     return GradientFunction(fn, wrt, with_value)
 
 
+def stop_gradient(x: Any) -> Any:
+    """Return ``x`` unchanged; inside a function srcdiff differentiates, no
+    gradient flows back through it (its result is a constant).
+
+    Useful where the gradient through a value is known to be zero or is not
+    wanted, for example the shift of a stable log-sum-exp::
+
+        m = srcdiff.stop_gradient(np.max(z, axis=1, keepdims=True))
+        lse = m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
+
+    gives the same gradient as without ``stop_gradient`` (the shift cancels),
+    and the adjoint skips the work for the max.
+    """
+    return x
+
+
+from .rules import nondifferentiable as _nondifferentiable  # noqa: E402
+
+_nondifferentiable(stop_gradient, group="constant")
+
+
 def grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:
     """The gradient of scalar-valued ``fn``.
 

@@ -310,3 +310,26 @@ def test_star_args_are_rejected_early():
 
     with pytest.raises(SrcdiffError, match="\\*args"):
         srcdiff.grad(h)
+
+
+def lse_shifted(z):
+    m = srcdiff.stop_gradient(np.max(z, axis=1, keepdims=True))
+    return np.sum(m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True)))
+
+
+def lse_plain(z):
+    m = np.max(z, axis=1, keepdims=True)
+    return np.sum(m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True)))
+
+
+def test_stop_gradient(rng):
+    z = rng.normal(size=(4, 5))
+    np.testing.assert_allclose(srcdiff.grad(lse_shifted)(z), srcdiff.grad(lse_plain)(z), rtol=1e-12)
+    g = srcdiff.grad(lse_shifted)
+    g(z)
+    assert "extremum_grad" not in srcdiff.source(g)
+
+    def blocked(x):
+        return np.sum(srcdiff.stop_gradient(x) * x)
+
+    np.testing.assert_allclose(srcdiff.grad(blocked)(np.array([1.0, 2.0])), [1.0, 2.0])
