@@ -709,9 +709,8 @@ class Reverse:
             self.uniform.pop(dy, None)
             return out + prev_stmts + pops
         if any(c[0] == y for c in contribs) and any(len(c) == 4 and c[3] is not None for c in contribs):
-            self._materialize(dy, out)  # y = f(y): keep it simple
-            return out + self._rev_assign(s)[len(out):] if False else self._redo_full(s, out, prev_stmts, pops,
-                                                                                      rename_old)
+            self._materialize(dy, out)  # y = f(y): write the scalar out and use the ordinary rules
+            return self._redo_full(s, out, prev_stmts, pops, rename_old)
         self._comment(s.line, out)
         out += prev_stmts
         self.uniform.pop(dy, None)
@@ -794,11 +793,6 @@ class Reverse:
                                                          attr="at", ctx=ast.Load()), N(d), idx_value, g)))
         self.adj_state[d] = True
         return True
-
-    def _float_valued(self, d: str) -> bool:
-        """Is the adjoint ``d`` certainly a Python float?  Only when every
-        value it was computed from is a recorded Python-float scalar."""
-        return False
 
     def _unknown_error(self, s: ir.Assign) -> None:
         op = s.op
@@ -1189,9 +1183,6 @@ class Reverse:
                     kind = self.ctx.kinds.get(p)
                     if kind == "farray" and self.final_state[d]:
                         grads.append(N(d))
-                    elif kind == "float" and self.ctx.shapes.get(p) == ("scalar", (), "f") and \
-                            self._float_valued(d):
-                        grads.append(N(d))
                     else:
                         grads.append(call(attr(self.ctx.rt, "mirror"), N(d), N(p)))
                 else:
@@ -1256,8 +1247,7 @@ def _is_fresh(expr: ast.expr, np_name: str) -> bool:
         return True
     if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
             isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name:
-        return expr.func.attr in _FRESH_NP and not (expr.func.attr == "sum" and len(expr.args) == 1
-                                                     and not expr.keywords and False)
+        return expr.func.attr in _FRESH_NP
     return False
 
 
