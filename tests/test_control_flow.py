@@ -343,3 +343,15 @@ def iterables(params, xs, ws):
 def test_more_iterables(rng):
     params = {"a": rng.normal(size=(2, 2)), "b": rng.normal(size=3)}
     assert_grad_ok(iterables, params, [0.3, 0.7, -0.2], np.array([1.0, 2.0, 0.5]), wrt=(0, 1, 2))
+
+
+def comprehensions(x, ws):
+    sq = [v * v for v in x]
+    s = sum(w * v for w, v in zip(ws, x) if w > 0.0)
+    pairs = np.stack([np.tanh(a * b) for a in x for b in ws])
+    v = 2.0  # the comprehensions' own v never clobbers this one
+    return sum(sq) + s + np.sum(pairs) * v
+
+
+def test_list_comprehensions_and_generator_expressions():
+    assert_grad_ok(comprehensions, np.array([0.3, -0.5, 1.2]), np.array([0.7, -0.2, 0.4]), wrt=(0, 1))

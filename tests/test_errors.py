@@ -81,7 +81,7 @@ def uses_for_else(x):
 
 
 def uses_comprehension(x):
-    return sum([v * v for v in x])
+    return sum({v * v for v in x})
 
 
 def opaque(x):
@@ -108,7 +108,7 @@ CASES = [
     (uses_class, "class A", "class"),
     (uses_setitem, "x[0] = 1.0", "assignment to an element"),
     (uses_for_else, "for i in range(3)", "else"),
-    (uses_comprehension, "sum([v * v", "comprehensions"),
+    (uses_comprehension, "sum({v * v", "comprehensions"),
     (calls_unknown, "no_source(x", "no derivative rule"),
 ]
 

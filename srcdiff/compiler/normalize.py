@@ -773,10 +773,11 @@ class Normalizer:
         if isinstance(e, ast.Lambda):
             raise self.error("a lambda can only be assigned to a name and called", e,
                              hint="assign it first: f = lambda x: ..., then call f(...)")
-        if isinstance(e, (ast.ListComp, ast.GeneratorExp, ast.SetComp, ast.DictComp)):
-            raise self.error("comprehensions are not supported yet", e,
-                             hint="write a for loop that appends to a list (lst.append(v)), then "
-                             "np.stack(lst) or sum(lst)")
+        if isinstance(e, (ast.ListComp, ast.GeneratorExp)):
+            return self.comprehension(e)
+        if isinstance(e, (ast.SetComp, ast.DictComp)):
+            raise self.error("set and dict comprehensions are not supported", e,
+                             hint="build a list with a comprehension or a loop, or a dict entry by entry")
         if isinstance(e, (ast.Yield, ast.YieldFrom, ast.Await)):
             raise self.error("generators and coroutines cannot be differentiated", e,
                              hint="return a value instead of yielding it")
@@ -785,6 +786,48 @@ class Normalizer:
         if isinstance(e, ast.Set):
             raise self.error("sets are not supported", e, hint="use a list or tuple")
         raise self.error(f"unsupported expression {type(e).__name__}", e)
+
+    def comprehension(self, e: ast.expr) -> ast.expr:
+        """``[f(v) for v in xs if c]`` -> a list built by a loop with ``append``
+        (a generator expression is built the same way).  The comprehension's
+        variables get fresh names, so they never clobber the function's own."""
+        line = dict(lineno=getattr(e, "lineno", self.line), col_offset=0)
+        lst = self.alloc.fresh("items")
+        renames: dict[str, str] = {}
+
+        def rename(node: ast.AST) -> ast.AST:
+            node = copy.deepcopy(node)
+            for n in ast.walk(node):
+                if isinstance(n, ast.Name) and n.id in renames:
+                    n.id = renames[n.id]
+            return node
+
+        loops = []
+        for gen in e.generators:
+            if getattr(gen, "is_async", 0):
+                raise self.error("async comprehensions are not supported", e)
+            it = rename(gen.iter)
+            targets = [gen.target] if isinstance(gen.target, ast.Name) else \
+                list(gen.target.elts) if isinstance(gen.target, ast.Tuple) else None
+            if targets is None or not all(isinstance(t, ast.Name) for t in targets):
+                raise self.error("a comprehension's variables must be names", e)
+            for t in targets:
+                renames[t.id] = self.alloc.fresh(t.id + "_")
+            loops.append((rename(gen.target), it, [rename(c) for c in gen.ifs]))
+        body: list[ast.stmt] = [ast.Expr(value=ast.Call(
+            func=ast.Attribute(value=_name(lst), attr="append", ctx=ast.Load()),
+            args=[rename(e.elt)], keywords=[]), **line)]
+        for target, it, ifs in reversed(loops):
+            for c in reversed(ifs):
+                body = [ast.If(test=c, body=body, orelse=[], **line)]
+            for t in ast.walk(target):
+                if isinstance(t, ast.Name):
+                    t.ctx = ast.Store()
+            body = [ast.For(target=target, iter=it, body=body, orelse=[], **line)]
+        self.stmt(ast.Assign(targets=[_store(lst)], value=ast.List(elts=[], ctx=ast.Load()), **line))
+        for st in body:
+            self.stmt(st)
+        return _name(self.current[lst])
 
     def _branch_value(self, t: str, e: ast.expr) -> list:
         saved = self.out
