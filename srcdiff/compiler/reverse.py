@@ -807,6 +807,8 @@ class Reverse:
                 reason = "it has no derivative rule"
                 hint = ("register the method with srcdiff.defvjp_method(name, 'self, ...', self='...'), "
                         "or call the NumPy function form instead")
+                if callee == "the method .get()":
+                    hint = "index the dict instead: d['key'] (differentiable), or register .get with defvjp_method"
             elif callee.startswith("the attribute"):
                 reason = "it has no derivative rule"
                 hint = "register it with srcdiff.defvjp_attr(name, self='...'), or use a NumPy function instead"
