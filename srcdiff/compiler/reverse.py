@@ -954,7 +954,8 @@ class Reverse:
                 kw = [ast.keyword(arg="axis", value=ax)]
                 if ones:
                     kw.append(ast.keyword(arg="keepdims", value=ast.Constant(value=True)))
-                summed = ast.Call(func=attr(self.ctx.np, "sum"), args=[expr], keywords=kw)
+                # the method form: NumPy's np.sum wrapper costs a microsecond more per call
+                summed = ast.Call(func=ast.Attribute(value=expr, attr="sum", ctx=ast.Load()), args=[], keywords=kw)
                 if ones and lead:
                     summed = call(ast.Attribute(value=summed, attr="reshape", ctx=ast.Load()),
                                   ast.Tuple(elts=[ast.Constant(value=d) for d in xs], ctx=ast.Load()))
