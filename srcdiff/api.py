@@ -15,7 +15,7 @@ from .compiler import driver
 from .compiler.activity import analyze
 from .compiler.graph import Graph
 from .errors import SrcdiffError
-from .rules import TABLE
+from .rules import TABLE, nondifferentiable
 
 Wrt = Union[int, str, Sequence[int | str]]
 
@@ -296,9 +296,7 @@ def stop_gradient(x: Any) -> Any:
     return x
 
 
-from .rules import nondifferentiable as _nondifferentiable  # noqa: E402
-
-_nondifferentiable(stop_gradient, group="constant")
+nondifferentiable(stop_gradient, group="constant")
 
 
 def grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:

@@ -7,6 +7,7 @@ state (the stack of saved values) in local variables, never here.
 from __future__ import annotations
 
 import numbers
+import threading
 
 import numpy as np
 
@@ -227,9 +228,7 @@ class Stack(list):
     records its peak size; every stack made during a traced call is kept in
     ``Stack.traced`` of the current thread."""
 
-    import threading as _threading
-
-    _local = _threading.local()
+    _local = threading.local()
 
     def __init__(self) -> None:
         super().__init__()
