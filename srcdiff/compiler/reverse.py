@@ -282,14 +282,6 @@ class Reverse:
         needed = self.needed | {self.saved_names[i] for i in self.saved_names}
         defined = set(self.fn.params)
 
-        def loop_assigned(stmts) -> set[str]:
-            out = set()
-            for s in ir.walk(stmts):
-                out.update(self._targets(s))
-                if isinstance(s, ir.For):
-                    out.add(s.target)
-            return out
-
         invariant = self._loop_invariant()
         self.remat = self._rematerializable(needed)
         for stmts in self.remat.values():
@@ -313,7 +305,7 @@ class Reverse:
                     walk(s.orelse, in_loop, tid)
                     defined.update(after_body)
                 elif isinstance(s, (ir.For, ir.While)):
-                    assigned = loop_assigned(s.body)
+                    assigned = self._assigned_in(s.body)
                     fresh = sorted(n for n in assigned if n in needed and n not in defined)
                     # (only names a statement in the loop actually saves need a first value)
                     if fresh:
@@ -328,30 +320,29 @@ class Reverse:
         for k in list(self.none_init):
             self.none_init[k] = [n for n in self.none_init[k] if n in pushed_names]
 
+    def _assign_counts(self) -> dict[str, int]:
+        """How many statements write each name (a parameter counts once)."""
+        counts = dict.fromkeys(self.fn.params, 1)
+        for s in ir.walk(self.fn.body):
+            for t in _all_targets(self, s):
+                counts[t] = counts.get(t, 0) + 1
+        return counts
+
+    def _assigned_in(self, stmts) -> set[str]:
+        """Every name the statements (and their nested blocks) write."""
+        return {t for s in ir.walk(stmts) for t in _all_targets(self, s)}
+
     def _rematerializable(self, needed: set[str]) -> dict[int, list]:
         """Values a ``for`` loop's backward sweep recomputes instead of saving:
         pure statements at the top level of the loop body that read only
         values the loop does not change, its index, and other such values
         (``x_t = xs[t]``).  Maps id(loop) -> statements to replay, in order."""
         out: dict[int, list] = {}
-        counts: dict[str, int] = {}
-        for p in self.fn.params:
-            counts[p] = 1  # a parameter's value is defined before any loop
-        for s in ir.walk(self.fn.body):
-            for t in _all_targets(self, s):
-                counts[t] = counts.get(t, 0) + 1
+        counts = self._assign_counts()
         for loop in ir.walk(self.fn.body):
             if not isinstance(loop, ir.For) or loop.counter:
                 continue
-            assigned = set()
-            for t in ir.walk(loop.body):
-                assigned.update(self._targets(t))
-                if isinstance(t, (ir.For,)):
-                    assigned.add(t.target)
-                if isinstance(t, ir.Append):
-                    assigned.add(t.lst)
-                if isinstance(t, ir.Assign) and t.counter:
-                    assigned.add(t.target)
+            assigned = self._assigned_in(loop.body)
             ok = {loop.target}
             chosen = []
             for st in loop.body:
@@ -378,12 +369,7 @@ class Reverse:
         changes: they store the same value in every iteration, so the value
         never needs saving.  (Names assigned twice are excluded.)"""
         out: set[int] = set()
-        counts: dict[str, int] = {}
-        for p in self.fn.params:
-            counts[p] = 1  # a parameter's value is defined before any loop
-        for s in ir.walk(self.fn.body):
-            for t in _all_targets(self, s):
-                counts[t] = counts.get(t, 0) + 1
+        counts = self._assign_counts()
 
         def visit(stmts, outer_assigned):
             for s in stmts:
@@ -397,15 +383,7 @@ class Reverse:
                     visit(s.orelse, outer_assigned)
                 elif isinstance(s, (ir.For, ir.While)):
                     if outer_assigned is None:
-                        assigned = set()
-                        for t in ir.walk(s.body):
-                            assigned.update(self._targets(t))
-                            if isinstance(t, ir.For):
-                                assigned.add(t.target)
-                            if isinstance(t, ir.Append):
-                                assigned.add(t.lst)
-                            if isinstance(t, ir.Assign) and t.counter:
-                                assigned.add(t.target)
+                        assigned = self._assigned_in(s.body)
                         if isinstance(s, ir.For):
                             assigned.add(s.target)
                         visit(s.body, assigned)
