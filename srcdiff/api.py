@@ -297,6 +297,7 @@ def stop_gradient(x: Any) -> Any:
 
 
 nondifferentiable(stop_gradient, group="constant")
+stop_gradient._srcdiff_keeps_shape = True  # type: ignore[attr-defined]  # its result is shaped like x
 
 
 def grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:

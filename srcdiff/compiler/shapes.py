@@ -176,6 +176,10 @@ def stable_shapes(fn: ir.Function, by_name: dict[str, set]) -> dict[str, tuple]:
     return out
 
 
+_SIZED_BY_ARGUMENTS = (np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.zeros_like, np.ones_like,
+                       np.empty_like, np.full_like, len)
+
+
 def _unstable(fn: ir.Function, shapes: dict[str, set]) -> set[str]:
     """Names whose shape may change while input shapes stay the same."""
     local = set(fn.params)
@@ -190,8 +194,11 @@ def _unstable(fn: ir.Function, shapes: dict[str, set]) -> set[str]:
             bad.add(s.lst)
         elif isinstance(s, ir.Assign) and s.op is not None:
             k = s.op.kind
-            if k in ("nondiff", "unknown", "opaque") and any(
-                    sh[0] == "array" for sh in shapes.get(s.target, ())):
+            # a call with no derivative rule may size its result from the data (np.nonzero,
+            # int(x.sum()) ...), unless it is a constructor sized by its (stable) arguments
+            if k in ("unknown", "opaque") or k == "nondiff" and isinstance(s.value, ast.Call) and \
+                    not any(s.op.callee is c for c in _SIZED_BY_ARGUMENTS) and \
+                    not getattr(s.op.callee, "_srcdiff_keeps_shape", False):
                 bad.add(s.target)
             if isinstance(s.value, ast.Subscript):
                 for n in operand_names(s.value.slice, local):
