@@ -5,7 +5,6 @@ The default run checks a modest number of programs; ``--runslow`` (or
 """
 
 import numpy as np
-import pytest
 from fuzz_programs import load, programs
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -83,8 +82,3 @@ def test_random_array_programs(request):
         check_program(src, (x, y))
 
     run()
-
-
-@pytest.mark.slow
-def test_fuzz_marker_exists():
-    """Placeholder so ``--runslow`` visibly selects the long fuzz settings above."""
