@@ -284,14 +284,16 @@ def stop_gradient(x: Any) -> Any:
     """Return ``x`` unchanged; inside a function srcdiff differentiates, no
     gradient flows back through it (its result is a constant).
 
-    Useful where the gradient through a value is known to be zero or is not
-    wanted, for example the shift of a stable log-sum-exp::
+    Useful where the gradient through a value is not wanted (the target of
+    a temporal-difference update, say), or is known to be zero in a form
+    srcdiff does not recognize by itself.  The shift of a stable softmax or
+    log-sum-exp written the usual way is recognized without it::
 
-        m = srcdiff.stop_gradient(np.max(z, axis=1, keepdims=True))
+        m = np.max(z, axis=1, keepdims=True)
         lse = m + np.log(np.sum(np.exp(z - m), axis=1, keepdims=True))
 
-    gives the same gradient as without ``stop_gradient`` (the shift cancels),
-    and the adjoint skips the work for the max.
+    (the shift cancels, so the adjoint skips the work for the max; see
+    "Shifts that cancel" in docs/how-it-works.md).
     """
     return x
 

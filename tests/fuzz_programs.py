@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 
+import numpy as np
 from hypothesis import strategies as st
 
 HEADER = '''import math
@@ -155,6 +156,71 @@ def programs(draw, arrays: bool = False):
     body = "\n".join(lines)
     return f"def prog(x, y):\n{body}\n    return {total} + 0.0 * x\n" if not arrays else \
         f"def prog(x, y):\n{body}\n    return {total} + 0.0 * np.sum(x)\n"
+
+
+Y_SHAPES = [(3, 4), (4,), (3, 1), (1, 4), ()]
+
+
+def _reduced(shape: tuple, axis, keepdims: bool) -> tuple:
+    nd = len(shape)
+    axes = range(nd) if axis is None else [a % nd for a in (axis if isinstance(axis, tuple) else (axis,))]
+    if keepdims:
+        return tuple(1 if i in axes else n for i, n in enumerate(shape))
+    return tuple(n for i, n in enumerate(shape) if i not in axes)
+
+
+@st.composite
+def shaped_programs(draw):
+    """``def prog(x, y)`` with ``x`` of shape (3, 4) and ``y`` of a shape that
+    broadcasts against it, mixing reductions over axes (with and without
+    keepdims, function and method forms), broadcasting arithmetic and the
+    shifted log-sum-exp of a stable softmax.  Returns (source, y's shape)."""
+    yshape = draw(st.sampled_from(Y_SHAPES))
+    shapes = {"x": (3, 4), "y": yshape}
+    counter = itertools.count()
+    lines: list[str] = []
+
+    def pick(pred=lambda s: True):
+        return draw(st.sampled_from(sorted(n for n, s in shapes.items() if pred(s))))
+
+    for _ in range(draw(st.integers(1, 5))):
+        target = f"v{next(counter)}"
+        kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "reduce", "softmax"]))
+        if kind == "unary":
+            a = pick()
+            text, shape = draw(st.sampled_from(UNARY[:4] + ["np.exp(0.1 * {a}) * 2.0"])).format(a=a), shapes[a]
+        elif kind == "binary":
+            a, b = pick(), pick()
+            try:
+                shape = tuple(np.broadcast_shapes(shapes[a], shapes[b]))
+            except ValueError:
+                continue
+            text = draw(st.sampled_from(["{a} + {b}", "{a} - {b}", "{a} * {b}", "{a} / ({b} * {b} + 1.0)"]))
+            text = text.format(a=a, b=b)
+        elif kind == "reduce":
+            a = pick(lambda s: len(s) >= 1)
+            nd = len(shapes[a])
+            axis = draw(st.sampled_from([None, 0, -1] + ([1, (0, 1)] if nd == 2 else [])))
+            keep = draw(st.booleans())
+            how = draw(st.sampled_from(["np.sum({a}{k})", "np.mean({a}{k})", "{a}.sum({k0})", "{a}.mean({k0})",
+                                        "np.max({a}{k})"]))
+            kw = f"axis={axis!r}" + (", keepdims=True" if keep else "")
+            text = how.format(a=a, k=", " + kw, k0=kw)
+            shape = _reduced(shapes[a], axis, keep)
+        else:
+            a = pick(lambda s: len(s) == 2)
+            axis = draw(st.sampled_from([0, 1]))
+            z = f"z{next(counter)}"
+            lines.append(f"    {z} = {a} - np.max({a}, axis={axis}, keepdims=True)")
+            text = f"{z} - np.log(np.sum(np.exp({z}), axis={axis}, keepdims=True))"
+            shape = shapes[a]
+        lines.append(f"    {target} = {text}")
+        shapes[target] = shape
+    used = draw(st.lists(st.sampled_from(sorted(shapes)), min_size=1, max_size=3))
+    total = " + ".join(draw(st.sampled_from(["np.sum({u})", "np.mean({u})", "np.sum({u} * {u})"])).format(u=u)
+                       for u in used)
+    body = "\n".join(lines) or "    pass"
+    return f"def prog(x, y):\n{body}\n    return {total} + 0.0 * np.sum(x) + 0.0 * np.sum(y)\n", yshape
 
 
 _counter = itertools.count()

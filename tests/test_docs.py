@@ -204,6 +204,21 @@ def test_examples_run(page):
         pytest.fail(f"{proc.stdout}\n{proc.stderr}".strip(), pytrace=False)
 
 
+def test_readme_example_prints_what_the_readme_shows(tmp_path):
+    """The README's first example, run as a script, prints the adjoint shown
+    right after it (the README is the first thing people read)."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    code, shown = blocks[0], blocks[1]
+    setup = "W0 = np.array([[1, -3], [0.2, 1]]); W1 = np.array([[1.0, -1]]); x0 = np.array([1, 0.1]); y = 0.5\n"
+    code = code.replace("dloss = srcdiff.grad", setup + "dloss = srcdiff.grad")
+    script = tmp_path / "readme_example.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                         env=_page_env(), check=True).stdout
+    assert _norm(out) == _norm(shown), "README's generated code is stale:\n" + out
+
+
 def test_primitives_page_is_current():
     proc = subprocess.run([sys.executable, str(DOCS / "gen_primitives.py"), "--stdout"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)

@@ -5,7 +5,7 @@ The default run checks a modest number of programs; ``--runslow`` (or
 """
 
 import numpy as np
-from fuzz_programs import load, programs
+from fuzz_programs import load, programs, shaped_programs
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -79,6 +79,22 @@ def test_random_array_programs(request):
     @settings(max_examples=_n(request, 30), **SETTINGS)
     @given(programs(arrays=True), arr, arr)
     def run(src, x, y):
+        check_program(src, (x, y))
+
+    run()
+
+
+def test_random_shaped_programs(request):
+    """Reductions over axes and broadcasting: the adjoints srcdiff keeps small
+    (a column for a row-wise sum) and the shifts it cuts (stable softmax)."""
+
+    @settings(max_examples=_n(request, 40), **SETTINGS)
+    @given(shaped_programs(), st.integers(0, 2**32 - 1))
+    def run(prog, seed):
+        src, yshape = prog
+        rng = np.random.default_rng(seed)
+        x = rng.uniform(-1.5, 1.5, (3, 4))
+        y = rng.uniform(-1.5, 1.5, yshape)
         check_program(src, (x, y))
 
     run()

@@ -47,7 +47,10 @@ class Activity:
         return name in self.varied and name in self.useful
 
 
-def analyze(fn: ir.Function, wrt: list[str]) -> Activity:
+def analyze(fn: ir.Function, wrt: list[str], cut: set[str] | dict = frozenset()) -> Activity:
+    """Active values of ``fn`` for the parameters ``wrt``.  Names in ``cut``
+    pass no gradient (values the result provably does not depend on, see
+    ``invariance``)."""
     local = set(fn.params)
     stmts = list(ir.walk(fn.body))
     for s in stmts:
@@ -61,7 +64,8 @@ def analyze(fn: ir.Function, wrt: list[str]) -> Activity:
         changed = False
         for s in stmts:
             if isinstance(s, ir.Assign):
-                if s.target not in act.varied and any(n in act.varied and n in local for n in diff_operands(s)):
+                if s.target not in act.varied and s.target not in cut and \
+                        any(n in act.varied and n in local for n in diff_operands(s)):
                     act.varied.add(s.target)
                     changed = True
             elif isinstance(s, ir.Unpack):

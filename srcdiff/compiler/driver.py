@@ -13,9 +13,10 @@ import numpy as np
 from .. import runtime
 from ..errors import SrcdiffError
 from . import emit, ir
-from .activity import analyze
+from .activity import Activity, analyze
 from .frontend import parse_function
 from .graph import Resolver
+from .invariance import cut_values
 from .normalize import normalize
 from .reverse import Context, HelperSpec, Reverse
 from .shapes import merge, probe
@@ -161,6 +162,7 @@ class Unit:
                     if r is not None:
                         for site, recorded in r.calls.items():
                             ctx.helper_calls.setdefault(site, []).extend(recorded)
+            act = _cut_invariant(f, list(varied), act, ctx)
             rev = Reverse(f, act, ctx, list(varied), mode="helper")
             rev.spec = spec
             defs = rev.build()
@@ -203,6 +205,12 @@ class Unit:
         return built, "\n\n".join(sources)
 
 
+def _cut_invariant(f: ir.Function, wrt: list[str], act: Activity, ctx: Context) -> Activity:
+    """Activity again, without the values the result provably does not depend on."""
+    ctx.cut = cut_values(f, ctx.shapes, act.varied)
+    return analyze(f, wrt, ctx.cut) if ctx.cut else act
+
+
 def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
                     args: tuple | None = None, kwargs: dict | None = None, keep_value: bool = True,
                     single: bool = False) -> Compiled:
@@ -224,6 +232,7 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
             ctx.shapes = probed.shapes
             ctx.helper_calls = probed.calls
     unit.record_deps(f)
+    act = _cut_invariant(f, wrt, act, ctx)
     rev = Reverse(f, act, ctx, wrt, mode="main", gen_name=gen_name)
     fdef = rev.build()
     grp = unit.group(f.source.globals)

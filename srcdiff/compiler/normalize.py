@@ -674,6 +674,16 @@ class Normalizer:
         return (isinstance(e, ast.Call) and static_value(self.src, e.func, self.locals) is obj)
 
     # -- expressions ------------------------------------------------------
+    def arg_atom(self, e: ast.expr) -> ast.expr:
+        """A call argument: an atom, or a tuple of numbers kept as written
+        (``axis=(0, 1)``), so the compiler sees its value."""
+        if isinstance(e, ast.Tuple) and e.elts and all(
+                isinstance(x, ast.Constant) and isinstance(x.value, int) or
+                isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub) and isinstance(x.operand, ast.Constant)
+                and isinstance(x.operand.value, int) for x in e.elts):
+            return ast.Tuple(elts=[self.atom(x) for x in e.elts], ctx=ast.Load())
+        return self.atom(e)
+
     def atom(self, e: ast.expr) -> ast.expr:
         """Lower ``e`` to an atom: a name, a constant or a static reference."""
         if isinstance(e, ast.Constant):
@@ -883,8 +893,8 @@ class Normalizer:
             for a in e.args[2:]:
                 nested = ast.Call(func=copy.deepcopy(e.func), args=[nested, a], keywords=[])
             return self.call(nested)
-        args = [self.atom(a) for a in e.args]
-        kws = [ast.keyword(arg=k.arg, value=self.atom(k.value)) for k in e.keywords]
+        args = [self.arg_atom(a) for a in e.args]
+        kws = [ast.keyword(arg=k.arg, value=self.arg_atom(k.value)) for k in e.keywords]
         if self.is_static(f) or isinstance(f, ast.Name):
             func = copy.deepcopy(f)
             if isinstance(f, ast.Name) and not self.is_static(f):

@@ -107,6 +107,7 @@ class Context:
     single: bool = False  # main function: one gradient rather than a tuple
     shapes: dict[str, tuple] = field(default_factory=dict)  # name -> (kind, shape, dtype kind), see shapes.py
     helper_calls: dict[int, list] = field(default_factory=dict)  # id(call stmt) -> recorded (args, kwargs)
+    cut: dict[str, str] = field(default_factory=dict)  # values passing no gradient (invariance.py)
 
 
 class Reverse:
@@ -120,6 +121,7 @@ class Reverse:
         self.gen_name = gen_name
         self.alloc_taken = fn.names
         self.primal: set[str] = set(fn.params)
+        self.user_names = {n.id for n in ast.walk(fn.source.node) if isinstance(n, ast.Name)}
         for s in ir.walk(fn.body):
             if isinstance(s, ir.Assign):
                 self.primal.add(s.target)
@@ -497,8 +499,10 @@ class Reverse:
     def _backward(self, first_pass: bool) -> None:
         self.first_pass = first_pass
         self.adj_state: dict[str, bool] = {}
-        # adjoints that hold one scalar standing for an array of this shape filled with it
-        # (the adjoint of a full sum), kept scalar through elementwise rules at the top level
+        # adjoints kept smaller than their value, broadcast: name -> (full shape, stored shape).
+        # The adjoint of a full sum is one number standing for a filled array, that of a
+        # row-wise sum one column; elementwise rules take them as they are (NumPy broadcasts),
+        # anything else writes them out first (np.full).  Top level only.
         self.uniform: dict[str, tuple] = {}
         self.rev_depth = 0
         self.last_comment = None
@@ -572,16 +576,29 @@ class Reverse:
         if uniform is not None:
             if d not in self.adj_state:
                 out.append(assign(d, expr))
-                self.adj_state[d] = True
                 self.uniform[d] = uniform
             else:
+                if d in self.uniform:
+                    full, stored = self.uniform[d]
+                    self.uniform[d] = (full, tuple(np.broadcast_shapes(stored, uniform[1])))
                 out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
-                self.adj_state[d] = True
+            # never added into in place while it is kept small: it may alias g or a primal value
+            self.adj_state[d] = True
             return
         if d in self.uniform:
-            # a scalar standing for a filled array, plus a real array: now a real array
+            # kept small, plus a real array: now a real array.  Add the small one into the
+            # new array in place rather than allocating a third
             self.uniform.pop(d)
-            out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
+            if fresh and isinstance(expr, ast.Name):
+                out.append(ast.AugAssign(target=S(expr.id), op=ast.Add(), value=N(d)))
+                out.append(assign(d, expr))
+            elif fresh:
+                tmp = self.fresh(d)
+                out.append(assign(tmp, expr))
+                out.append(ast.AugAssign(target=S(tmp), op=ast.Add(), value=N(d)))
+                out.append(assign(d, N(tmp)))
+            else:
+                out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
             self.adj_state[d] = True
             return
         if d not in self.adj_state:
@@ -628,16 +645,20 @@ class Reverse:
         out: list[ast.stmt] = []
         y = s.target
         pops = self._pops(s)
+        if y in self.ctx.cut and not self.first_pass:
+            self._comment(s.line, out)
+            what = y if y in self.user_names else ast.unparse(s.value)
+            out.append(comment(f"no gradient through {what}: the result does not change when it shifts"))
         if s.counter or not self.active(y) or self.adj(y) not in self.adj_state:
             if self.active(y):
                 self.adj_state.pop(self.adj(y), None)
-            return pops
+            return out + pops
         op = s.op
         dy = self.adj(y)
         g = N(dy)
         contribs: list = []
         if dy in self.uniform and not (op.kind == "copy" or op.kind == "rule" and
-                                       op.rule.group in ("operator", "elementwise")):
+                                       (op.rule.group in ("operator", "elementwise") or _spread_kind(op))):
             self._materialize(dy, out)
         rename_old: dict[str, ast.expr] = {}
         prev_stmts: list[ast.stmt] = []
@@ -667,6 +688,8 @@ class Reverse:
             for e in op.args[:1]:
                 if isinstance(e, ast.Name) and self.active(e.id):
                     contribs.append((e.id, g, False))
+        elif k == "rule" and (spread := self._spread(s, g)) is not None:
+            contribs.append(spread)
         elif k == "rule" and self._getitem_inplace(s, contribs_out := [], g):
             self._comment(s.line, out)
             out += prev_stmts + contribs_out
@@ -691,9 +714,36 @@ class Reverse:
             return self._redo_full(s, out, prev_stmts, pops, rename_old)
         self._comment(s.line, out)
         out += prev_stmts
+        contribs = self._steal(dy, contribs)
         self.uniform.pop(dy, None)
         self._emit_contribs(s, contribs, out)
         return out + pops
+
+    def _steal(self, dy: str, contribs: list) -> list:
+        """A contribution that is ``dy`` itself (``d(x - m)/dx = g``) may take
+        over ``dy``'s array when ``dy`` owns it and nothing else gets it: ``dy``
+        is dead after this statement, so later additions can go in place."""
+        bare = [i for i, c in enumerate(contribs) if isinstance(c[1], ast.Name) and c[1].id == dy]
+        if len(bare) != 1 or not self.adj_state.get(dy) or dy in self.uniform:
+            return contribs
+        x = contribs[bare[0]][0]
+        if x == self._primal_of_adj(dy) or sum(c[0] == x for c in contribs) != 1:
+            return contribs
+        # the others must compute new values from dy (no views of it), and go first: adding
+        # into the taken-over array happens after they have read it
+        for j, c in enumerate(contribs):
+            if j != bare[0] and any(isinstance(n, ast.Name) and n.id == dy for n in ast.walk(c[1])) and \
+                    not _is_fresh(c[1], self.ctx.np):
+                return contribs
+        i = bare[0]
+        c = contribs[i]
+        return contribs[:i] + contribs[i + 1:] + [(c[0], c[1], True) + tuple(c[3:])]
+
+    def _primal_of_adj(self, d: str) -> str | None:
+        for p, a in self.adj_names.items():
+            if a == d:
+                return p
+        return None
 
     def _redo_full(self, s, out, prev_stmts, pops, rename_old):
         contribs = self._rule_contribs(s, N(self.adj(s.target)), rename_old) or []
@@ -753,6 +803,7 @@ class Reverse:
                                                        or isinstance(n.value, int)):
                 return False
         d = self.adj(x.id)
+        self._materialize(d, out)
         state = self.adj_state.get(d)
         if d in self.adj_state and not state:
             return False  # holds an alias: the generic rule adds out of place
@@ -840,32 +891,21 @@ class Reverse:
                 expr.keywords = [ast.keyword(arg=q.name, value=mapping[q.name]) for q in rule.params
                                  if q.kind == "kwonly" and q.name in mapping]
             dy = self.adj(s.target)
-            if dy in self.uniform and isinstance(t, str):
-                shape = self._uniform_shape(t, op, s.target)
-                sx = ctx.shapes.get(e.id)
-                if shape is None or sx is None or sx[0] not in ("array", "scalar"):
+            if dy in self.uniform:
+                got = self._small_contrib(t, op, p, e.id, s.target, expr)
+                if got is None:
                     return None
-                if shape == ():
-                    sy = ctx.shapes.get(s.target)
-                    if sy is None or sy[0] not in ("array", "scalar"):
-                        return None
-                    size_x = int(np.prod(sx[1])) if sx[1] else 1
-                    size_y = int(np.prod(sy[1])) if sy[1] else 1
-                    if size_y != size_x:
-                        # x was broadcast: its adjoint sums size_y / size_x equal entries
-                        expr = ast.BinOp(left=expr, op=ast.Mult(), right=ast.Constant(value=size_y // size_x))
-                    out.append((e.id, expr, True, tuple(sx[1])))
-                    continue
-                if shape == tuple(sx[1]):
-                    out.append((e.id, expr, _is_fresh(expr, ctx.np), None))
-                    continue
-                return None
-            fresh = _is_fresh(expr, ctx.np) and p not in rule.aliases
-            if self.rev_depth == 0 and not self.first_pass and _full_call(expr, ctx.np) is not None and \
-                    dy not in self.uniform:
-                shape_node, value = _full_call(expr, ctx.np)
-                out.append((e.id, value, True, shape_node))
+                out.append(got)
                 continue
+            fresh = _is_fresh(expr, ctx.np) and p not in rule.aliases
+            full = _full_call(expr, ctx.np)
+            if self.rev_depth == 0 and not self.first_pass and full is not None and \
+                    all(n.id == dy for n in ast.walk(full[1]) if isinstance(n, ast.Name)):
+                # np.full(shape, <a number made from g>): keep the number
+                gsh = ctx.shapes.get(s.target)
+                if gsh is not None and gsh[0] == "scalar":
+                    out.append((e.id, full[1], True, (full[0], ())))
+                    continue
             if p in rule.unbroadcast and self._may_broadcast(op, p, s.target):
                 expr = self._unbroadcast(expr, e.id, s.target)
                 # a reduction builds a new array
@@ -874,9 +914,106 @@ class Reverse:
             out.append((e.id, expr, fresh))
         return out
 
-    def _uniform_shape(self, template: str, op: ir.Op, target: str) -> tuple | None:
-        """The shape of an elementwise template's value when ``g`` is a scalar,
-        from the recorded shapes of the names it reads; None when unknown."""
+    def _small_contrib(self, t: Any, op: ir.Op, p: str, x: str, y: str, expr: ast.expr) -> tuple | None:
+        """The contribution of an elementwise rule to ``x`` when the adjoint of
+        ``y`` is kept small (see ``self.uniform``): still small when NumPy's
+        broadcasting gives it the right values, a real array when the template
+        already has ``x``'s shape (or sums over where ``x`` was broadcast);
+        None when the adjoint must be written out first."""
+        if not isinstance(t, str):
+            return None
+        full_y, stored = self.uniform[self.adj(y)]
+        tshape = self._uniform_shape(t, op, y, stored)
+        sx = self.ctx.shapes.get(x)
+        if tshape is None or sx is None or sx[0] not in ("array", "scalar"):
+            return None
+        sx, sy = tuple(sx[1]), tuple(full_y)
+        lead = len(sy) - len(sx)
+        if lead < 0 or len(tshape) > len(sy):
+            return None
+        reduced = list(range(lead)) + [i + lead for i, n in enumerate(sx) if n == 1 and sy[i + lead] != 1]
+        padded = (1,) * (len(sy) - len(tshape)) + tshape
+        if reduced and padded == sy:
+            return (x, self._unbroadcast(expr, x, y), True, None)  # the template is y-sized: sum it down
+        if any(padded[r] != 1 for r in reduced) or len(tshape) > len(sx):
+            return None
+        factor = 1
+        for r in reduced:
+            factor *= sy[r]
+        if factor != 1:
+            # x was broadcast: its adjoint sums `factor` equal entries
+            expr = ast.BinOp(left=expr, op=ast.Mult(), right=ast.Constant(value=factor))
+        if tshape == sx:
+            return (x, expr, _is_fresh(expr, self.ctx.np) and p not in op.rule.aliases, None)
+        return (x, expr, True, (sx, tshape))
+
+    def _spread(self, s: ir.Assign, g: ast.expr) -> tuple | None:
+        """The adjoint of ``np.sum``/``np.mean`` over known axes at the top level:
+        ``g`` itself (divided by the count for a mean), kept small - one number
+        for a full sum, a column for a row-wise one - and broadcast where used,
+        instead of an array of copies.  None when the generic rule must do."""
+        op = s.op
+        kind = _spread_kind(op)
+        x = op.bound.get("a")
+        if kind is None or self.rev_depth or self.first_pass or not isinstance(x, ast.Name) or \
+                not self.active(x.id):
+            return None
+        st = op.static
+        axis, keep = st.get("axis", 0), st.get("keepdims")
+        sx, sy = self.ctx.shapes.get(x.id), self.ctx.shapes.get(s.target)
+        if keep not in (True, False) or "axis" not in st or st.get("dtype") is not None or \
+                st.get("out") is not None or set(op.bound) - {"a", "axis", "keepdims", "dtype", "out"} or \
+                sx is None or sy is None or sx[0] not in ("array", "scalar") or sx[2] != "f" or \
+                sy[0] not in ("array", "scalar"):
+            return None
+        sx, sy = tuple(sx[1]), tuple(sy[1])
+        nd = len(sx)
+        if axis is None:
+            axes = list(range(nd))
+        elif isinstance(axis, int) and not isinstance(axis, bool):
+            axes = [axis]
+        elif isinstance(axis, tuple) and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+            axes = list(axis)
+        else:
+            return None
+        if any(not -nd <= a < nd for a in axes) or len({a % nd for a in axes if nd}) != len(axes):
+            return None
+        axes = sorted(a % nd for a in axes)
+        dy = self.adj(s.target)
+        stored = self.uniform[dy][1] if dy in self.uniform else sy
+        expr: ast.expr = g
+        if keep or stored == ():
+            new = stored
+        else:
+            if len(stored) != len(sy):
+                return None
+            # put the reduced axes back as length-1 axes; leading ones broadcast anyway
+            lead = 0
+            while lead < len(axes) and axes[lead] == lead:
+                lead += 1
+            inner = axes[lead:]
+            dims = list(stored)
+            for a in inner:
+                dims.insert(a - lead, 1)
+            new = tuple(dims)
+            if inner:
+                index = [ast.Constant(value=None) if i + lead in inner else ast.Slice()
+                         for i in range(inner[-1] - lead + 1)]
+                expr = ast.Subscript(value=g, slice=ast.Tuple(elts=index, ctx=ast.Load()) if len(index) > 1
+                                     else index[0], ctx=ast.Load())
+        if kind == "mean":
+            count = 1
+            for a in axes:
+                count *= sx[a]
+            expr = ast.BinOp(left=expr, op=ast.Div(), right=ast.Constant(value=count))
+        if new == sx:
+            return (x.id, expr, _is_fresh(expr, self.ctx.np), None)
+        return (x.id, expr, True, (sx, new))
+
+    def _uniform_shape(self, template: str, op: ir.Op, target: str, gshape: tuple = ()) -> tuple | None:
+        """The shape of an elementwise template's value when ``g`` has shape
+        ``gshape``, from the recorded shapes of the names it reads; None when
+        unknown."""
         tree = parse_template(template)
         shapes = []
         for n in ast.walk(tree):
@@ -890,7 +1027,10 @@ class Reverse:
             elif isinstance(n, ast.Attribute) and not (isinstance(n.value, ast.Name) and n.value.id == "np"):
                 return None
             elif isinstance(n, ast.Name):
-                if n.id in ("g", "np"):
+                if n.id == "g":
+                    shapes.append(tuple(gshape))
+                    continue
+                if n.id == "np":
                     continue
                 name = target if n.id == "ans" else None
                 if n.id != "ans":
@@ -1059,8 +1199,12 @@ class Reverse:
     def _materialize(self, d: str, out: list) -> None:
         shape = self.uniform.pop(d, None)
         if shape is not None and d in self.adj_state:
+            full = shape[0]
+            if not full:
+                self.adj_state[d] = False  # a scalar already; it may alias g
+                return
             out.append(assign(d, call(attr(self.ctx.np, "full"),
-                                      ast.Tuple(elts=[ast.Constant(value=n) for n in shape], ctx=ast.Load()),
+                                      ast.Tuple(elts=[ast.Constant(value=n) for n in full], ctx=ast.Load()),
                                       N(d))))
             self.adj_state[d] = True
 
@@ -1172,7 +1316,7 @@ class Reverse:
             ret = ast.Tuple(elts=[res, out], ctx=ast.Load()) if self.ctx.keep_value else out
             body = [comment("forward pass")] + fwd + [comment("backward pass")] + self.seed_code + bwd
             body.append(ast.Return(value=ret))
-            return simplify(_funcdef(self.gen_name, args, body), self._protected())
+            return simplify(_funcdef(self.gen_name, args, body), self._protected(), *self._simplify_facts())
         # helper: forward returns (result, saved); backward takes (g, saved)
         spec: HelperSpec = self.spec
         saved = sorted(self.needed - {self.stack} if self.stack else self.needed,
@@ -1205,8 +1349,14 @@ class Reverse:
         bwd_args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=self.g_param), ast.arg(arg=self.saved_param)],
                                  vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
         body = unpack + self.seed_code + bwd + [ast.Return(value=ret)]
-        bwd_def = simplify(_funcdef(spec.bwd, bwd_args, body), self._protected())
+        bwd_def = simplify(_funcdef(spec.bwd, bwd_args, body), self._protected(), *self._simplify_facts())
         return [fwd_def, bwd_def]
+
+    def _simplify_facts(self) -> tuple[set[str], set[str]]:
+        """Names known to hold floats, and the adjoint names (see simplify)."""
+        adjoints = set(self.adj_names.values())
+        floats = {n for n, sh in self.ctx.shapes.items() if sh[0] in ("array", "scalar") and sh[2] == "f"}
+        return floats | adjoints, adjoints
 
     def _protected(self) -> set[str]:
         """Names simplify must keep: parameters and the primal values."""
@@ -1220,6 +1370,16 @@ _FRESH_NP = {"outer", "dot", "matmul", "full", "zeros_like", "ones_like", "zeros
              "square", "einsum", "tensordot", "kron", "concatenate", "stack", "copy", "array", "abs", "maximum",
              "minimum", "clip", "sum", "mean", "cumsum", "negative", "reciprocal", "power", "inner", "diag",
              "trace", "take", "repeat", "tile", "pad", "sort", "cosh", "sinh", "log1p", "expm1"}
+
+
+def _spread_kind(op: ir.Op) -> str | None:
+    """"sum" or "mean" for the rules of np.sum, np.mean and their methods."""
+    if op.kind != "rule":
+        return None
+    fn = op.rule.fn
+    if fn is None:
+        return {"ndarray.sum": "sum", "ndarray.mean": "mean"}.get(op.rule.name)
+    return "sum" if fn is np.sum else "mean" if fn is np.mean else None
 
 
 def _is_fresh(expr: ast.expr, np_name: str) -> bool:

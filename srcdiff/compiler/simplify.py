@@ -12,11 +12,19 @@ propagates copies inside one straight-line block when that is safe:
 
 Nothing crosses a loop or branch boundary, so loop-carried adjoints are never
 touched.
+
+It also folds the numbers the seed and the rules produce (``dt = 1.0``,
+``dt2 = dt * 0.5``) into the statements that use them, when that removes an
+operation: ``dx3 = dt2 * 2 * t1`` becomes ``dx3 = t1``, and
+``(dt * X).sum(axis=0)`` becomes ``X.sum(axis=0)``.  A rewrite that would
+only replace a name by a number (``-0.03125 * Y``) is not made: the name
+says where the number comes from.
 """
 
 from __future__ import annotations
 
 import ast
+import copy
 import re
 from collections import Counter
 
@@ -68,13 +76,209 @@ def _is_copy(s: ast.stmt) -> tuple[str, str] | None:
     return None
 
 
-def simplify(fn: ast.FunctionDef, protect: set[str] = frozenset()) -> ast.FunctionDef:
-    """Simplify ``fn`` in place; names in ``protect`` are never removed."""
+def simplify(fn: ast.FunctionDef, protect: set[str] = frozenset(), floats: set[str] = frozenset(),
+             adjoints: set[str] = frozenset()) -> ast.FunctionDef:
+    """Simplify ``fn`` in place; names in ``protect`` are never removed.
+    ``floats`` are the names known to hold floats (so ``1.0 * x`` is ``x``),
+    ``adjoints`` the generated adjoint names (unused ones made of numbers go)."""
     changed = True
     while changed:
         counts = _count(fn)
         changed = _block(fn.body, counts, protect)
+        if not changed and floats:
+            changed = _Folder(floats).block(fn.body, top=True) or _drop_unused(fn, adjoints - set(protect))
     return fn
+
+
+# -- numbers ----------------------------------------------------------------
+_ARITH = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
+          ast.Div: lambda a, b: a / b}
+# calls that may return a view of their argument (so the result may alias it)
+_VIEWS = {"reshape", "transpose", "T", "ravel", "squeeze", "expand_dims", "broadcast_to", "swapaxes", "moveaxis",
+          "view", "asarray", "atleast_1d", "atleast_2d", "flatten", "diagonal", "real"}
+
+
+# NumPy functions whose result is a float when an argument is
+_FLOAT_KEEPING = {"sign", "abs", "absolute", "exp", "log", "tanh", "sin", "cos", "sqrt", "square", "where",
+                  "maximum", "minimum", "clip", "reciprocal", "negative"}
+
+
+def _number(e: ast.AST) -> bool:
+    return isinstance(e, ast.Constant) and isinstance(e.value, (int, float)) and not isinstance(e.value, bool)
+
+
+class _Folder:
+    """Fold the numbers of straight-line code into the statements using them."""
+
+    def __init__(self, floats: set[str]) -> None:
+        self.floats = floats
+
+    def block(self, stmts: list[ast.stmt], top: bool = False) -> bool:
+        env: dict[str, float] = {}
+        changed = False
+        for i, s in enumerate(stmts):
+            if isinstance(s, (ast.For, ast.While, ast.If)):
+                for field in ("body", "orelse"):
+                    changed |= self.block(getattr(s, field))
+                for n in ast.walk(s):
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                        env.pop(n.id, None)
+                    elif isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name):
+                        env.pop(n.target.id, None)
+                continue
+            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+                a = s.targets[0].id
+                if _number(s.value):
+                    env[a] = s.value.value
+                    continue
+                folded = self.fold(s.value, env)
+                env.pop(a, None)
+                if folded is None:
+                    continue
+                if _number(folded):
+                    if a not in _count(s.value):
+                        env[a] = folded.value  # keep the statement: its name documents the number
+                    continue
+                if _may_alias(folded) and not _alias_safe(a, stmts[i + 1:], top):
+                    continue
+                s.value = folded
+                changed = True
+            elif isinstance(s, ast.AugAssign):
+                folded = self.fold(s.value, env)
+                if isinstance(s.target, ast.Name):
+                    env.pop(s.target.id, None)
+                if folded is not None and not _number(folded):
+                    s.value = folded
+                    changed = True
+            else:
+                for n in ast.walk(s):
+                    if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                        env.pop(n.id, None)
+        return changed
+
+    def fold(self, value: ast.expr, env: dict[str, float]) -> ast.expr | None:
+        """``value`` with the known numbers put in and folded away, or None
+        when that leaves a number where a name was (or changes nothing)."""
+        if not any(isinstance(n, ast.Name) and n.id in env for n in ast.walk(value)):
+            return None
+        marked: set[int] = set()
+        new = _Substitute(env, marked).visit(copy.deepcopy(value))
+        new = self._fold(new, marked)
+        if any(id(n) in marked for n in ast.walk(new)) and not _number(new):
+            return None
+        return new
+
+    def _fold(self, e: ast.expr, marked: set[int]) -> ast.expr:
+        for field, v in ast.iter_fields(e):
+            if isinstance(v, ast.expr):
+                setattr(e, field, self._fold(v, marked))
+            elif isinstance(v, list):
+                setattr(e, field, [self._fold(x, marked) if isinstance(x, ast.expr) else x for x in v])
+        if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and _number(e.operand):
+            return _const(-e.operand.value, id(e.operand) in marked, marked)
+        if not isinstance(e, ast.BinOp) or type(e.op) not in _ARITH:
+            return e
+        left, right = e.left, e.right
+        if _number(left) and _number(right):
+            try:
+                v = _ARITH[type(e.op)](left.value, right.value)
+            except ArithmeticError:
+                return e
+            return _const(v, id(left) in marked or id(right) in marked, marked)
+        # x * 1.0, 1.0 * x, x / 1.0 -> x ; x * -1.0 -> -x (x a float, so the type stays)
+        for num, other, ok in ((right, left, isinstance(e.op, (ast.Mult, ast.Div))),
+                               (left, right, isinstance(e.op, ast.Mult))):
+            if ok and _number(num) and num.value in (1, -1) and self._is_float(other):
+                return other if num.value == 1 else ast.UnaryOp(op=ast.USub(), operand=other)
+        return e
+
+    def _is_float(self, e: ast.expr) -> bool:
+        if isinstance(e, ast.Name):
+            return e.id in self.floats
+        if isinstance(e, ast.Constant):
+            return isinstance(e.value, float)
+        if isinstance(e, ast.BinOp):
+            return self._is_float(e.left) or self._is_float(e.right)
+        if isinstance(e, ast.UnaryOp):
+            return self._is_float(e.operand)
+        if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and isinstance(e.func.value, ast.Name) \
+                and e.func.attr in _FLOAT_KEEPING:
+            return any(self._is_float(a) for a in e.args)  # np.sign(x) of a float x is a float
+        return False
+
+
+def _const(v: float, mark: bool, marked: set[int]) -> ast.Constant:
+    c = ast.Constant(value=v)
+    if mark:
+        marked.add(id(c))
+    return c
+
+
+class _Substitute(ast.NodeTransformer):
+    def __init__(self, env: dict[str, float], marked: set[int]) -> None:
+        self.env, self.marked = env, marked
+
+    def visit_Name(self, node: ast.Name):
+        if isinstance(node.ctx, ast.Load) and node.id in self.env:
+            return _const(self.env[node.id], True, self.marked)
+        return node
+
+
+def _may_alias(e: ast.expr) -> bool:
+    """Might ``e`` be (a view of) an existing array rather than a new one?"""
+    if isinstance(e, (ast.Name, ast.Attribute, ast.Subscript)):
+        return True
+    if isinstance(e, ast.Call):
+        f = e.func
+        return isinstance(f, ast.Attribute) and f.attr in _VIEWS or isinstance(f, ast.Name)
+    return not isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Constant))
+
+
+def _alias_safe(a: str, rest: list[ast.stmt], top: bool) -> bool:
+    """May ``a`` hold an alias from here on: nothing adds into it in place or
+    returns it before it is assigned anew?"""
+    for s in rest:
+        if _is_comment(s):
+            continue
+        if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and \
+                s.targets[0].id == a:
+            return True
+        if any(isinstance(n, ast.Name) and n.id == a for n in ast.walk(s)):
+            if isinstance(s, ast.AugAssign):
+                target = s.target.value if isinstance(s.target, ast.Subscript) else s.target
+                if isinstance(target, ast.Name) and target.id == a:
+                    return False  # added into in place
+                continue
+            if isinstance(s, (ast.For, ast.While, ast.If, ast.Return, ast.Expr)) or _stores(s, a) or \
+                    any(isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) for n in ast.walk(s)) or \
+                    isinstance(s, ast.Assign) and _may_alias(s.value) and a in _count(s.value):
+                return False  # in a region, returned, or passed on as another alias
+    return top
+
+
+def _drop_unused(fn: ast.FunctionDef, adjoints: set[str]) -> bool:
+    """Delete assignments of never-read adjoint names made only of names and numbers."""
+    loads = Counter(n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+
+    def pure(e: ast.AST) -> bool:
+        return all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop,
+                                  ast.expr_context)) for n in ast.walk(e))
+
+    def visit(stmts: list[ast.stmt]) -> bool:
+        for i, s in enumerate(stmts):
+            for field in ("body", "orelse"):
+                inner = getattr(s, field, None)
+                if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt) and visit(inner):
+                    return True
+            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and \
+                    s.targets[0].id in adjoints and not loads[s.targets[0].id] and pure(s.value):
+                del stmts[i]
+                if not any(not _is_comment(x) for x in stmts):
+                    stmts.append(ast.Pass())
+                return True
+        return False
+
+    return visit(fn.body)
 
 
 def _block(stmts: list[ast.stmt], counts: Counter, protect: set[str]) -> bool:
@@ -128,7 +332,9 @@ def _block(stmts: list[ast.stmt], counts: Counter, protect: set[str]) -> bool:
         # (2) forward-substitute reads of a by b
         rest = stmts[i + 1:]
         uses_after = sum(_count(x)[a] for x in rest)
-        if a not in protect and uses_after and uses_after == counts[a] - 1:
+        # (a copy of a primal value keeps its adjoint's name: `dx3 = t1` reads better than `t1` below)
+        if a not in protect and (b not in protect or _TEMP.match(a)) and uses_after and \
+                uses_after == counts[a] - 1:
             end = max(k for k, x in enumerate(rest) if a in _count(x))
             span = rest[:end + 1]
             if not any(_stores(x, a) or _stores(x, b) for x in span) and \

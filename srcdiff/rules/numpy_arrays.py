@@ -67,8 +67,8 @@ def _spread(s, g):
     """An expression giving ``g`` (a reduction's adjoint) the shape of ``a``
     again, written out when the first call recorded the shapes; else None."""
     shape, axis, keep = s.get("shape:a"), s.get("axis", 0), s.get("keepdims")
-    if shape is None or not isinstance(keep, bool) and keep is not None:
-        return None
+    if shape is None or "axis" not in s or not isinstance(keep, bool) and keep is not None:
+        return None  # (an axis computed at run time is not known here)
     if axis is None:
         return f"np.full({tuple(shape)!r}, {g})"
     if isinstance(axis, int) and not isinstance(axis, bool) and shape and -len(shape) <= axis < len(shape):

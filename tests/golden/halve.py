@@ -10,7 +10,7 @@ def halve_grad(x):
     dt1 = 1.0
     # return x * x
     dx = dt1 * x
-    dx += dt1 * x
+    dx += x
     for _ in range(n_iter):
         # while x > 1.0:
         # x = x / 2.0

@@ -10,7 +10,7 @@ def relu_branch_grad(x, w):
     dt2 = 1.0
     # return y * y
     dy = dt2 * y
-    dy += dt2 * y
+    dy += y
     if t1:
         # y = z
         dz = dy
