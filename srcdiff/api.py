@@ -70,8 +70,32 @@ def _check_leaves(name: str, v: Any, fname: str) -> None:
         )
 
 
-class GradientFunction:
-    """What ``grad`` and ``value_and_grad`` return: call it like ``f``."""
+_DISPATCH = """
+def dispatch(*args, **kwargs):
+    return slow(args, kwargs)
+"""
+
+
+class GradientFunction(functools.partial):
+    """What ``grad`` and ``value_and_grad`` return: call it like ``f``.
+
+    A call goes straight (through ``functools.partial``'s C call) to a small
+    generated dispatcher.  Once a call has compiled or found the adjoint for
+    its argument shapes, the dispatcher is rewritten to check those shapes
+    inline and call that adjoint directly, so a repeated call costs a few
+    attribute checks; anything else takes the general path (``_call``)."""
+
+    def __new__(cls, fn: Callable, wrt: Wrt, with_value: bool) -> GradientFunction:
+        ns: dict[str, Any] = {"nd": np.ndarray, "T": TABLE}
+        exec(_DISPATCH, ns)
+        self = super().__new__(cls, ns["dispatch"])
+        self._ns = ns
+        ns["slow"] = self._call
+        self._fast: dict[Any, Any] = {}  # spec key -> dispatcher code checking it
+        return self
+
+    def __reduce__(self):
+        return (type(self), (self.fn, self.wrt[0] if self.single else tuple(self.wrt), self.with_value))
 
     def __init__(self, fn: Callable, wrt: Wrt, with_value: bool) -> None:
         if not callable(fn):
@@ -170,12 +194,45 @@ class GradientFunction:
         self.last = c
         return c
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        c = self._compiled.get(_spec_key(args, kwargs))
+    def _call(self, args: tuple, kwargs: dict) -> Any:
+        key = _spec_key(args, kwargs)
+        c = self._compiled.get(key)
         if c is None or c.deps or c.version != TABLE.version:
             c = self.compiled_for(args, kwargs)
+        self.last = c
+        if key is not None and not kwargs and not c.deps:
+            self._go_fast(key, args, c)
         # the generated function returns exactly what the user gets
         return c.fn(*args, **kwargs)
+
+    def _go_fast(self, key: Any, args: tuple, c: driver.Compiled) -> None:
+        """Point the dispatcher at ``c`` for calls shaped like ``args``."""
+        code = self._fast.get(key)
+        if code is None or code[1] is not c:
+            n = len(self._ns)
+            checks = [f"T.version == {c.version}"]
+            for i, a in enumerate(args):
+                t = type(a)
+                if t is np.ndarray:
+                    self._ns[f"dtype_{n}_{i}"] = a.dtype
+                    checks.append(f"type(a{i}) is nd and a{i}.shape == {a.shape!r} and a{i}.dtype is dtype_{n}_{i}")
+                elif t is float or t is int:
+                    checks.append(f"type(a{i}) is {t.__name__}")
+                else:
+                    return  # other arguments: the general path keys them
+            self._ns[f"adjoint_{n}"] = c.fn
+            names = ", ".join(f"a{i}" for i in range(len(args)))
+            unpack = f"        {names}{',' if len(args) == 1 else ''} = args\n" if args else ""
+            src = (f"def dispatch(*args, **kwargs):\n"
+                   f"    if not kwargs and len(args) == {len(args)}:\n{unpack}"
+                   f"        if {' and '.join(checks)}:\n"
+                   f"            return adjoint_{n}({names})\n"
+                   f"    return slow(args, kwargs)\n")
+            scratch: dict[str, Any] = {}
+            exec(compile(src, f"<srcdiff dispatch {_fname(self.fn)}>", "exec"), scratch)
+            code = (scratch["dispatch"].__code__, c)
+            self._fast[key] = code
+        self.func.__code__ = code[0]
 
     @property
     def source(self) -> str:

@@ -317,3 +317,76 @@ def test_stop_gradient(rng):
         return np.sum(srcdiff.stop_gradient(x) * x)
 
     np.testing.assert_allclose(srcdiff.grad(blocked)(np.array([1.0, 2.0])), [1.0, 2.0])
+
+
+def _count_general_calls(g):
+    calls = []
+    general = g._ns["slow"]
+
+    def counting(args, kwargs):
+        calls.append(args)
+        return general(args, kwargs)
+
+    g._ns["slow"] = counting
+    return calls
+
+
+def test_repeated_calls_take_the_fast_path(rng):
+    g = srcdiff.grad(f, wrt=("x", "w"))
+    calls = _count_general_calls(g)
+    x, w = rng.normal(size=3), rng.normal(size=3)
+    first = g(x, w)
+    assert len(calls) == 1
+    for _ in range(5):
+        again = g(x, w)
+        np.testing.assert_allclose(again[0], first[0])
+    assert len(calls) == 1  # same shapes and types: straight to the compiled adjoint
+    g(x, w, 2.0)  # another number of arguments: the general path, then fast again
+    g(x, w, 2.0)
+    assert len(calls) == 2
+    expected = srcdiff.check_grad(f, x, w, 2.0, wrt=("x", "w"))
+    assert max(expected.values()) < 1e-6
+
+
+def test_fast_path_checks_shapes_types_and_rules(rng):
+    def h(x, y):
+        return np.sum(np.sin(x) * y)
+
+    g = srcdiff.grad(h)
+    calls = _count_general_calls(g)
+    x3, x4 = rng.normal(size=3), rng.normal(size=(2, 2))
+    for x in (x3, x4, x3, x4):  # alternating shapes: each call checked, each right
+        np.testing.assert_allclose(g(x, 2.0), 2.0 * np.cos(x))
+    assert len(calls) == 4
+    np.testing.assert_allclose(g(x4.astype(np.float32), 2.0), 2.0 * np.cos(x4), rtol=1e-6)
+    np.testing.assert_allclose(g(x4, 2), 2.0 * np.cos(x4))  # an int y: another specialization
+    np.testing.assert_allclose(g(x=x4, y=2.0), 2.0 * np.cos(x4))  # keywords: the general path
+    x = rng.normal(size=4)
+    g(x, 1.0)
+    x.shape = (2, 2)  # reshaped in place: the shape check sees it
+    np.testing.assert_allclose(g(x, 1.0), np.cos(x))
+    n = len(calls)
+
+    def mysin(v):
+        return np.sin(v)
+
+    g(x, 1.0)
+    assert len(calls) == n
+    srcdiff.defvjp(mysin, "v", v="g * np.cos(v)")  # a new rule: compiled code may be stale
+    g(x, 1.0)
+    assert len(calls) == n + 1
+
+
+def test_gradient_function_keeps_signature_and_pickles(rng):
+    import pickle
+
+    g = srcdiff.value_and_grad(f, wrt=("w", "b"))
+    assert inspect.signature(g) == inspect.signature(f)
+    assert g.__name__ == "f" and g.__wrapped__ is f
+    h = pickle.loads(pickle.dumps(g))
+    w, x = rng.normal(size=3), rng.normal(size=3)
+    value, (dw, db) = h(w, x)
+    value2, (dw2, db2) = g(w, x)
+    assert value == value2
+    np.testing.assert_allclose(dw, dw2)
+    assert repr(h) == repr(g)

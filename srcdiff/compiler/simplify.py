@@ -87,7 +87,75 @@ def simplify(fn: ast.FunctionDef, protect: set[str] = frozenset(), floats: set[s
         changed = _block(fn.body, counts, protect)
         if not changed and floats:
             changed = _Folder(floats).block(fn.body, top=True) or _drop_unused(fn, adjoints - set(protect))
+    while _inline(fn.body, _count(fn)):
+        pass
     return fn
+
+
+# -- temporaries --------------------------------------------------------------
+_FORWARD_TEMP = re.compile(r"^t\d+(_\d+)?$")
+_PURE_BUILTINS = {"float", "int", "abs", "len", "min", "max", "sum", "range", "reversed", "tuple", "list", "bool"}
+
+
+def _plain_calls(node: ast.AST) -> bool:
+    """No call in ``node`` can run the user's code (which might change an array in place)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id not in _PURE_BUILTINS:
+            return False
+    return True
+
+
+def _inline(stmts: list[ast.stmt], counts: Counter) -> bool:
+    """Put a temporary read exactly once back into the statement reading it:
+
+    * a forward temporary, within one stretch of code between comments:
+      ``t2 = t1 + b1; h = np.tanh(t2)`` becomes ``h = np.tanh(t1 + b1)``, so
+      the forward pass reads like the code it came from;
+    * an adjoint temporary added into the next statement (``dt1 = da * x;
+      dk -= dt1`` becomes ``dk -= da * x``); other adjoint temporaries stay,
+      one line per operation's adjoint, as the chain rule goes.
+
+    Only across statements that cannot change what the expression reads."""
+    for s in stmts:
+        for field in ("body", "orelse"):
+            inner = getattr(s, field, None)
+            if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt) and _inline(inner, counts):
+                return True
+    for i, s in enumerate(stmts):
+        if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)):
+            continue
+        t = s.targets[0].id
+        if counts[t] != 2 or not (_FORWARD_TEMP.match(t) or _TEMP.match(t)) or not _plain_calls(s.value):
+            continue
+        reads = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+        for j in range(i + 1, len(stmts)):
+            u = stmts[j]
+            if _is_comment(u):
+                break
+            if t in _count(u):
+                ok = isinstance(u, (ast.Assign, ast.AugAssign, ast.Return)) and _plain_calls(u)
+                if not _FORWARD_TEMP.match(t):
+                    ok = ok and isinstance(u, ast.AugAssign) and j == i + 1
+                if ok:
+                    _Replace(t, s.value).visit(u)
+                    del stmts[i]
+                    return True
+                break
+            # between definition and use: assignments of other names and appends, none of them
+            # calling a method of something the expression reads (it might change it in place)
+            if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and
+                   any(isinstance(m, ast.Name) and m.id in reads for m in ast.walk(n.func.value))
+                   for n in ast.walk(u)):
+                break
+            if isinstance(u, ast.Assign) and len(u.targets) == 1 and isinstance(u.targets[0], ast.Name) and \
+                    u.targets[0].id not in reads and _plain_calls(u.value):
+                continue
+            if isinstance(u, ast.Expr) and isinstance(u.value, ast.Call) and \
+                    isinstance(u.value.func, ast.Attribute) and u.value.func.attr == "append" and \
+                    all(isinstance(a, ast.Name) for a in u.value.args):
+                continue
+            break
+    return False
 
 
 # -- numbers ----------------------------------------------------------------
@@ -161,21 +229,24 @@ class _Folder:
         when that leaves a number where a name was (or changes nothing)."""
         if not any(isinstance(n, ast.Name) and n.id in env for n in ast.walk(value)):
             return None
-        marked: set[int] = set()
-        new = _Substitute(env, marked).visit(copy.deepcopy(value))
-        new = self._fold(new, marked)
-        if any(id(n) in marked for n in ast.walk(new)) and not _number(new):
-            return None
+        new = _Substitute(env).visit(copy.deepcopy(value))
+        new = self._fold(new)
+        if _number(new):
+            return new
+        if _operations(new) >= _operations(value):
+            return None  # nothing saved: keep the name
+        if any(_marked(n) and not _small_whole(n.value) for n in ast.walk(new)):
+            return None  # a number like 0.03125 would replace the name saying where it comes from
         return new
 
-    def _fold(self, e: ast.expr, marked: set[int]) -> ast.expr:
+    def _fold(self, e: ast.expr) -> ast.expr:
         for field, v in ast.iter_fields(e):
             if isinstance(v, ast.expr):
-                setattr(e, field, self._fold(v, marked))
+                setattr(e, field, self._fold(v))
             elif isinstance(v, list):
-                setattr(e, field, [self._fold(x, marked) if isinstance(x, ast.expr) else x for x in v])
+                setattr(e, field, [self._fold(x) if isinstance(x, ast.expr) else x for x in v])
         if isinstance(e, ast.UnaryOp) and isinstance(e.op, ast.USub) and _number(e.operand):
-            return _const(-e.operand.value, id(e.operand) in marked, marked)
+            return _const(-e.operand.value, _marked(e.operand))
         if not isinstance(e, ast.BinOp) or type(e.op) not in _ARITH:
             return e
         left, right = e.left, e.right
@@ -184,7 +255,7 @@ class _Folder:
                 v = _ARITH[type(e.op)](left.value, right.value)
             except ArithmeticError:
                 return e
-            return _const(v, id(left) in marked or id(right) in marked, marked)
+            return _const(v, _marked(left) or _marked(right))
         # x * 1.0, 1.0 * x, x / 1.0 -> x ; x * -1.0 -> -x (x a float, so the type stays)
         for num, other, ok in ((right, left, isinstance(e.op, (ast.Mult, ast.Div))),
                                (left, right, isinstance(e.op, ast.Mult))):
@@ -207,20 +278,33 @@ class _Folder:
         return False
 
 
-def _const(v: float, mark: bool, marked: set[int]) -> ast.Constant:
+def _small_whole(v: float) -> bool:
+    return float(v).is_integer() and abs(v) <= 100
+
+
+def _operations(e: ast.AST) -> int:
+    return sum(isinstance(n, (ast.BinOp, ast.UnaryOp)) for n in ast.walk(e))
+
+
+def _marked(n: ast.AST) -> bool:
+    """Is ``n`` a number put in for a name (or folded from one)?"""
+    return getattr(n, "_srcdiff_from_name", False)
+
+
+def _const(v: float, mark: bool) -> ast.Constant:
     c = ast.Constant(value=v)
     if mark:
-        marked.add(id(c))
+        c._srcdiff_from_name = True
     return c
 
 
 class _Substitute(ast.NodeTransformer):
-    def __init__(self, env: dict[str, float], marked: set[int]) -> None:
-        self.env, self.marked = env, marked
+    def __init__(self, env: dict[str, float]) -> None:
+        self.env = env
 
     def visit_Name(self, node: ast.Name):
         if isinstance(node.ctx, ast.Load) and node.id in self.env:
-            return _const(self.env[node.id], True, self.marked)
+            return _const(self.env[node.id], True)
         return node
 
 
@@ -249,6 +333,8 @@ def _alias_safe(a: str, rest: list[ast.stmt], top: bool) -> bool:
                 if isinstance(target, ast.Name) and target.id == a:
                     return False  # added into in place
                 continue
+            if isinstance(s, ast.Return) and not _escapes(s.value, a):
+                continue
             if isinstance(s, (ast.For, ast.While, ast.If, ast.Return, ast.Expr)) or _stores(s, a) or \
                     any(isinstance(n, ast.Subscript) and isinstance(n.ctx, ast.Store) for n in ast.walk(s)) or \
                     isinstance(s, ast.Assign) and _may_alias(s.value) and a in _count(s.value):
@@ -256,9 +342,24 @@ def _alias_safe(a: str, rest: list[ast.stmt], top: bool) -> bool:
     return top
 
 
+def _escapes(e: ast.expr | None, a: str) -> bool:
+    """Could the value of ``e`` be ``a``'s array itself (or a view of it)?"""
+    if isinstance(e, ast.Name):
+        return e.id == a
+    if isinstance(e, (ast.Tuple, ast.List)):
+        return any(_escapes(x, a) for x in e.elts)
+    if isinstance(e, ast.Call):
+        return any(_escapes(x, a) for x in e.args) or any(_escapes(k.value, a) for k in e.keywords) or \
+            _escapes(e.func, a)
+    if isinstance(e, (ast.Attribute, ast.Subscript, ast.Starred)):
+        return _escapes(e.value, a)
+    return False  # arithmetic builds a new value
+
+
 def _drop_unused(fn: ast.FunctionDef, adjoints: set[str]) -> bool:
     """Delete assignments of never-read adjoint names made only of names and numbers."""
     loads = Counter(n.id for n in ast.walk(fn) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load))
+    loads.update(n.target.id for n in ast.walk(fn) if isinstance(n, ast.AugAssign) and isinstance(n.target, ast.Name))
 
     def pure(e: ast.AST) -> bool:
         return all(isinstance(n, (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.operator, ast.unaryop,

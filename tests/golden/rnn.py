@@ -1,20 +1,14 @@
 def rnn_grad(W, U, b, xs, h):
     # forward pass
     stack = []
-    t1 = xs.shape
-    t2 = t1[0]
+    t2 = xs.shape[0]
     for t in range(t2):
-        t3 = W @ h
         t4 = xs[t]
-        t5 = U @ t4
-        t6 = t3 + t5
-        t7 = t6 + b
         stack.append(h)
-        h = np.tanh(t7)
+        h = np.tanh(W @ h + U @ t4 + b)
     # backward pass
-    dt8 = 1.0
     # return np.sum(h ** 2)
-    dh = dt8 * 2 * h
+    dh = 2.0 * h
     db = np.zeros_like(b)
     dU = np.zeros_like(U)
     dW = np.zeros_like(W)
