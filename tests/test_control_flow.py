@@ -355,3 +355,31 @@ def comprehensions(x, ws):
 
 def test_list_comprehensions_and_generator_expressions():
     assert_grad_ok(comprehensions, np.array([0.3, -0.5, 1.2]), np.array([0.7, -0.2, 0.4]), wrt=(0, 1))
+
+
+def oscillator(k, c, x, v, n):
+    for _ in range(n):
+        a = -k * x - c * v
+        x = x + 0.1 * v
+        v = v + 0.1 * a
+    return x * x + v * v
+
+
+def nested_invariant(w, x, n):
+    s = 0.0
+    for i in range(n):
+        for j in range(n):
+            s = s + (w * 2.0) * x + i * j * w
+    return s
+
+
+def test_loop_invariant_values_are_computed_before_the_loop():
+    g = srcdiff.grad(oscillator, wrt=(0, 1))
+    g(2.0, 0.3, 1.0, 0.0, 5)
+    src = srcdiff.source(g)
+    forward = src.split("# backward pass")[0]
+    assert forward.index("t1 = -k") < forward.index("for _ in range(n)"), src
+    for n in (0, 1, 7):
+        assert_grad_ok(oscillator, 2.0, 0.3, 1.0, 0.2, n, wrt=(0, 1, 2, 3))
+    for n in (0, 1, 3):
+        assert_grad_ok(nested_invariant, 0.7, 1.3, n, wrt=(0, 1))

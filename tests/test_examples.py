@@ -41,7 +41,12 @@ def run(monkeypatch, capsys, tmp_path):
     def _run(name: str) -> dict[str, str]:
         module = importlib.import_module(name)
         module.main(["--quick", "--out", str(tmp_path)])
-        return parse_summary(capsys.readouterr().out)
+        out = capsys.readouterr().out
+        printed[name] = out
+        return parse_summary(out)
+
+    printed: dict[str, str] = {}
+    _run.printed = printed
 
     return _run
 
@@ -107,6 +112,11 @@ def test_mlp_digits(run, tmp_path):
 
 def test_rnn_parameter_sharing(run, tmp_path):
     s = run("rnn_parameter_sharing")
+    # the excerpt of the generated backward loop on the examples page is what the example prints
+    page = (ROOT / "docs" / "examples.md").read_text()
+    excerpt = page.split("This is its backward loop:", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    assert excerpt.strip() and excerpt in run.printed["rnn_parameter_sharing"], \
+        "docs/examples.md shows a stale excerpt of the RNN adjoint; copy it from the example's output"
     assert int(s["dW_line"]) > 0  # the dW += ... line was found in the backward loop
     assert float(s["shared_vs_sum"]) < 1e-12  # shared gradient == sum of per-step gradients
     assert float(s["grad_check"]) < 1e-6

@@ -140,3 +140,25 @@ def test_user_names_are_never_inlined():
             return y
         """)
     assert "z = x * 2.0" in out
+
+
+def test_negation_goes_into_the_sign_of_the_additions():
+    out = run("""
+        def f(da, v, c, dc, dv):
+            dt3 = -da
+            dc += dt3 * v
+            dv += c * dt3
+            return (dc, dv)
+        """)
+    assert body(out) == ["dc -= da * v", "dv -= c * da", "return (dc, dv)"]
+
+
+@pytest.mark.parametrize("uses", [
+    ["dw = dt3 * v", "dv += dt3 * v"],       # not an addition into an adjoint
+    ["dc += dt3 + v", "dv += dt3 * v"],      # not a product
+    ["dc += dt3 * v", "da = 2.0", "dv += dt3 * v"],  # da changes between the uses
+])
+def test_negation_stays_when_used_otherwise(uses):
+    lines = "\n".join("    " + u for u in ["dt3 = -da"] + uses + ["return (dc, dv)"])
+    out = run("def f(da, v, dc, dv):\n" + lines + "\n")
+    assert "dt3 = -da" in out, out

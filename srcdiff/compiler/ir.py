@@ -113,6 +113,7 @@ class Function:
     result: ast.expr | None  # the returned atom
     source: Any  # frontend.Source
     names: set[str]  # every name the generated code must not reuse
+    temps: set[str] = field(default_factory=set)  # the values normalize named (t1, t2, ...)
 
 
 def walk(stmts: list):

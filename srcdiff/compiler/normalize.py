@@ -45,6 +45,7 @@ class NameAllocator:
 
     def __init__(self, taken: set[str]) -> None:
         self.taken = set(taken)
+        self.numbered_names: set[str] = set()  # the compiler's own temporaries (t1, t2, ...)
 
     def fresh(self, base: str) -> str:
         if base not in self.taken:
@@ -63,6 +64,7 @@ class NameAllocator:
             i += 1
         name = f"{base}{i}"
         self.taken.add(name)
+        self.numbered_names.add(name)
         return name
 
 
@@ -199,7 +201,8 @@ class Normalizer:
         elif self.out and isinstance(self.out[-1], ir.Return):
             result = self.out.pop().value
         return ir.Function(name=fn.name, params=params, defaults=defaults, body=self.out,
-                           result=result, source=self.src, names=self.alloc.taken)
+                           result=result, source=self.src, names=self.alloc.taken,
+                           temps=set(self.alloc.numbered_names))
 
     # -- early returns ----------------------------------------------------
     def lower_returns(self, stmts: list[ast.stmt], top: bool = False) -> list[ast.stmt]:

@@ -480,20 +480,59 @@ class Reverse:
                 orelse = self._fwd_block(s.orelse)
                 out.extend(_if(s.test, body, orelse))
             elif isinstance(s, ir.For):
-                body = self._fwd_block(s.body)
+                hoisted, rest = self._hoist(s)
+                out += self._fwd_block(hoisted)
+                body = self._fwd_block(rest)
                 if not body and not s.counter and s.target not in self._live_outside(s):
                     continue  # everything in it was only needed for f's value
                 body = body or [ast.Pass()]
                 out.append(ast.For(target=S(s.target), iter=call(N("range"), *s.range_args), body=body,
                                    orelse=[], lineno=0))
             elif isinstance(s, ir.While):
-                body = self._fwd_block(s.body) or [ast.Pass()]
+                hoisted, rest = self._hoist(s)
+                out += self._fwd_block(hoisted)
+                body = self._fwd_block(rest) or [ast.Pass()]
                 out.append(ast.While(test=copy.deepcopy(s.test), body=body, orelse=[]))
             elif isinstance(s, ir.BreakIf):
                 out.append(ast.If(test=N(s.flag), body=[ast.Break()], orelse=[]))
             elif isinstance(s, ir.Return):
                 pass
         return out
+
+    def _hoist(self, loop) -> tuple[list, list]:
+        """Statements of a loop's body that compute the same value in every
+        iteration (``t1 = -k`` when ``k`` never changes in the loop): computed
+        once, before the loop, in the forward pass.  Only the compiler's own
+        temporaries, only operations that cannot fail (+, -, *), never a value
+        the stack saves.  Returns (hoisted, the rest of the body)."""
+        import operator
+
+        changing = {loop.target} if isinstance(loop, ir.For) else set()
+        for st in ir.walk(loop.body):
+            if isinstance(st, ir.Assign):
+                changing.add(st.target)
+            elif isinstance(st, ir.Unpack):
+                changing.update(st.targets)
+            elif isinstance(st, ir.Append):
+                changing.add(st.lst)
+            elif isinstance(st, ir.For):
+                changing.add(st.target)
+        if getattr(loop, "counter", None):
+            changing.add(loop.counter)
+        hoisted, rest = [], []
+        for st in loop.body:
+            if isinstance(st, ir.Assign) and st.target in self.fn.temps and not st.counter and \
+                    st.op is not None and st.op.kind == "rule" and \
+                    st.op.rule.fn in (operator.add, operator.sub, operator.mul, operator.neg, operator.pos) and \
+                    not self.pushed.get(id(st)) and id(st) not in self.dead and \
+                    all(isinstance(e, ast.Constant) or isinstance(e, ast.Name) and e.id not in changing
+                        for e in st.op.bound.values()) and \
+                    sum(isinstance(x, ir.Assign) and x.target == st.target for x in ir.walk(loop.body)) == 1:
+                hoisted.append(st)
+                changing.discard(st.target)
+            else:
+                rest.append(st)
+        return hoisted, rest
 
     # -- backward -----------------------------------------------------------
     def _backward(self, first_pass: bool) -> None:

@@ -87,9 +87,53 @@ def simplify(fn: ast.FunctionDef, protect: set[str] = frozenset(), floats: set[s
         changed = _block(fn.body, counts, protect)
         if not changed and floats:
             changed = _Folder(floats).block(fn.body, top=True) or _drop_unused(fn, adjoints - set(protect))
-    while _inline(fn.body, _count(fn)):
+    while _inline(fn.body, _count(fn)) or _push_negation(fn.body, _count(fn)):
         pass
     return fn
+
+
+def _push_negation(stmts: list[ast.stmt], counts: Counter) -> bool:
+    """``dt3 = -da; dc += dt3 * v; dv += dt3 * c`` -> ``dc -= da * v; dv -= da * c``:
+    an adjoint temporary that only negates, and only scales what is added
+    into other adjoints, goes into the sign of the additions."""
+    for s in stmts:
+        for field in ("body", "orelse"):
+            inner = getattr(s, field, None)
+            if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt) and \
+                    _push_negation(inner, counts):
+                return True
+    for i, s in enumerate(stmts):
+        if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and
+                _TEMP.match(s.targets[0].id) and isinstance(s.value, ast.UnaryOp) and
+                isinstance(s.value.op, ast.USub) and isinstance(s.value.operand, ast.Name)):
+            continue
+        t, e = s.targets[0].id, s.value.operand.id
+        uses, left = [], counts[t] - 1
+        for u in stmts[i + 1:]:
+            if not left:
+                break
+            n = _count(u)[t]
+            if not n:
+                if _stores(u, e) or isinstance(u, (ast.For, ast.While, ast.If)) and e in _count(u):
+                    break
+                continue
+            if n != 1 or not (isinstance(u, ast.AugAssign) and isinstance(u.op, (ast.Add, ast.Sub)) and
+                              isinstance(u.value, ast.BinOp) and isinstance(u.value.op, ast.Mult) and
+                              t in (getattr(u.value.left, "id", None), getattr(u.value.right, "id", None))):
+                break
+            uses.append(u)
+            left -= 1
+            if _stores(u, e):
+                break
+        if left or not uses:
+            continue
+        for u in uses:
+            side = "left" if getattr(u.value.left, "id", None) == t else "right"
+            setattr(u.value, side, ast.Name(id=e, ctx=ast.Load()))
+            u.op = ast.Sub() if isinstance(u.op, ast.Add) else ast.Add()
+        del stmts[i]
+        return True
+    return False
 
 
 # -- temporaries --------------------------------------------------------------
@@ -111,9 +155,10 @@ def _inline(stmts: list[ast.stmt], counts: Counter) -> bool:
     * a forward temporary, within one stretch of code between comments:
       ``t2 = t1 + b1; h = np.tanh(t2)`` becomes ``h = np.tanh(t1 + b1)``, so
       the forward pass reads like the code it came from;
-    * an adjoint temporary added into the next statement (``dt1 = da * x;
-      dk -= dt1`` becomes ``dk -= da * x``); other adjoint temporaries stay,
-      one line per operation's adjoint, as the chain rule goes.
+    * an adjoint temporary that is only added into another adjoint, within
+      the same stretch (``dt1 = da * x; dk -= dt1`` becomes ``dk -= da * x``);
+      other adjoint temporaries stay, one line per operation's adjoint, as
+      the chain rule goes.
 
     Only across statements that cannot change what the expression reads."""
     for s in stmts:
@@ -135,7 +180,9 @@ def _inline(stmts: list[ast.stmt], counts: Counter) -> bool:
             if t in _count(u):
                 ok = isinstance(u, (ast.Assign, ast.AugAssign, ast.Return)) and _plain_calls(u)
                 if not _FORWARD_TEMP.match(t):
-                    ok = ok and isinstance(u, ast.AugAssign) and j == i + 1
+                    # (arithmetic only: a reduction keeps its own line)
+                    ok = ok and isinstance(u, ast.AugAssign) and \
+                        not any(isinstance(n, ast.Call) for n in ast.walk(s.value))
                 if ok:
                     _Replace(t, s.value).visit(u)
                     del stmts[i]
