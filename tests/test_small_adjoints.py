@@ -195,3 +195,32 @@ def test_dead_adjoint_is_reused_in_place():
     src = _source(f, X, Y)
     assert "dz += " in src, src
     assert_grad_ok(f, X, Y)
+
+
+def reductions_positional(X):
+    a = np.sum(X, 0)
+    b = np.max(X, 1, None, True)
+    c = np.mean(X * X, axis=(0, 1))
+    d = np.prod(X[:2] + 2.0, axis=0)
+    return np.sum(a * a) + np.sum(b) + c + np.sum(d)
+
+
+def reduction_of_a_list(x):
+    return np.sum([x, 2.0 * x]) + np.max(x)
+
+
+def test_forward_reductions_use_the_method_form():
+    X = np.random.default_rng(4).standard_normal((3, 4))
+    g = srcdiff.value_and_grad(reductions_positional)  # computes every value of the forward pass
+    value, _ = g(X)
+    assert value == pytest.approx(reductions_positional(X))
+    src = srcdiff.source(g)
+    forward = src.split("# backward pass")[0]
+    for m in ("X.sum(0)", "X.max(1, None, True)", ".mean(axis=(0, 1))", ".prod(axis=0)"):
+        assert m in forward, src
+    assert "np.sum" not in forward and "np.max" not in forward
+    assert_grad_ok(reductions_positional, X)
+    # a list, or a float: the function form as written
+    src = _source(reduction_of_a_list, 0.5)
+    assert "np.sum([" in src or "np.sum(t" in src, src
+    assert_grad_ok(reduction_of_a_list, 0.5)
