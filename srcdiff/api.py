@@ -70,6 +70,7 @@ def _check_leaves(name: str, v: Any, fname: str) -> None:
         )
 
 
+_MISSING = object()  # an argument the call did not pass (see GradientFunction._go_fast)
 _DISPATCH = """
 def dispatch(*args, **kwargs):
     return slow(args, kwargs)
@@ -81,12 +82,12 @@ class GradientFunction(functools.partial):
 
     A call goes straight (through ``functools.partial``'s C call) to a small
     generated dispatcher.  Once a call has compiled or found the adjoint for
-    its argument shapes, the dispatcher is rewritten to check those shapes
-    inline and call that adjoint directly, so a repeated call costs a few
-    attribute checks; anything else takes the general path (``_call``)."""
+    its argument shapes, a dispatcher that checks those shapes inline and
+    calls that adjoint directly takes its place, so a repeated call costs a
+    few attribute checks; anything else takes the general path (``_call``)."""
 
     def __new__(cls, fn: Callable, wrt: Wrt, with_value: bool) -> GradientFunction:
-        ns: dict[str, Any] = {"nd": np.ndarray, "T": TABLE}
+        ns: dict[str, Any] = {"nd": np.ndarray, "T": TABLE, "MISSING": _MISSING}
         exec(_DISPATCH, ns)
         self = super().__new__(cls, ns["dispatch"])
         self._ns = ns
@@ -221,18 +222,21 @@ class GradientFunction(functools.partial):
                 else:
                     return  # other arguments: the general path keys them
             self._ns[f"adjoint_{n}"] = c.fn
+            # the arguments bind straight to positional-only parameters (no tuple to unpack);
+            # a missing one is the sentinel MISSING, which no check lets through
             names = ", ".join(f"a{i}" for i in range(len(args)))
-            unpack = f"        {names}{',' if len(args) == 1 else ''} = args\n" if args else ""
-            src = (f"def dispatch(*args, **kwargs):\n"
-                   f"    if not kwargs and len(args) == {len(args)}:\n{unpack}"
-                   f"        if {' and '.join(checks)}:\n"
-                   f"            return adjoint_{n}({names})\n"
-                   f"    return slow(args, kwargs)\n")
-            scratch: dict[str, Any] = {}
-            exec(compile(src, f"<srcdiff dispatch {_fname(self.fn)}>", "exec"), scratch)
-            code = (scratch["dispatch"].__code__, c)
+            params = "".join(f"a{i}=MISSING, " for i in range(len(args))) + ("/, " if args else "")
+            checks.append("not rest and not kwargs")
+            src = (f"def dispatch({params}*rest, **kwargs):\n"
+                   f"    if {' and '.join(checks)}:\n"
+                   f"        return adjoint_{n}({names})\n"
+                   f"    given = tuple(a for a in ({names}{',' if len(args) == 1 else ''}) if a is not MISSING)\n"
+                   f"    return slow(given + rest, kwargs)\n")
+            exec(compile(src, f"<srcdiff dispatch {_fname(self.fn)}>", "exec"), self._ns)
+            code = (self._ns.pop("dispatch"), c)
             self._fast[key] = code
-        self.func.__code__ = code[0]
+        # one C call swaps the dispatcher (partial's pickling hook): no thread sees half a change
+        functools.partial.__setstate__(self, (code[0], (), None, self.__dict__))
 
     @property
     def source(self) -> str:

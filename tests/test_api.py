@@ -390,3 +390,22 @@ def test_gradient_function_keeps_signature_and_pickles(rng):
     assert value == value2
     np.testing.assert_allclose(dw, dw2)
     assert repr(h) == repr(g)
+
+
+def swapped_names(a1, a0):
+    return np.sum(a1 * 2.0 + a0 * 3.0)
+
+
+def test_fast_path_with_keywords_and_missing_arguments():
+    """The dispatcher's own parameters take positions only: keywords named like
+    them, and missing arguments, reach the general path unchanged."""
+    g = srcdiff.grad(swapped_names, wrt=(0, 1))
+    x, y = np.ones(3), np.ones(3)
+    g(x, y)  # the dispatcher now expects two arrays
+    d1, d0 = g(a0=y, a1=x)
+    np.testing.assert_allclose(d1, 2.0)
+    np.testing.assert_allclose(d0, 3.0)
+    d1, d0 = g(x, a0=y)
+    np.testing.assert_allclose(d0, 3.0)
+    with pytest.raises(srcdiff.SrcdiffError, match="missing argument 'a0'"):
+        g(x)
