@@ -97,9 +97,10 @@ def _result_unchanged(cand: str, fn: ir.Function, shapes: dict) -> bool:
         if isinstance(s, ir.Assign):
             if s.target in cls:
                 return False  # reassigned: not the straight-line SSA this proof reads
-            reads = [e.id for e in (s.op.operands if s.op is not None else [])]
-            if s.op is None or not any(n in cls for n in reads):
+            if not any(n in cls for n in ir.names_in(s.value)):
                 continue
+            if s.op is None or s.counter:
+                return False
             c = _transfer(s, cls, shapes, delta)
             if c == UNKNOWN:
                 return False
