@@ -156,9 +156,13 @@ def mirror(dx, x):
             out = np.broadcast_to(out, x.shape)
         if out.dtype.kind not in "fc":
             out = out.astype(float)
+        if x.dtype.kind == "f" and out.dtype != x.dtype:
+            out = out.astype(x.dtype)  # a float32 argument gets a float32 gradient
         if out.base is not None or not out.flags.writeable:
             out = np.array(out)
         return out
+    if isinstance(x, np.floating):
+        return type(x)(np.real(dx))
     if isinstance(x, numbers.Number):
         return float(np.real(dx)) if not isinstance(x, complex) else complex(dx)
     if isinstance(x, np.generic):

@@ -409,3 +409,27 @@ def test_fast_path_with_keywords_and_missing_arguments():
     np.testing.assert_allclose(d0, 3.0)
     with pytest.raises(srcdiff.SrcdiffError, match="missing argument 'a0'"):
         g(x)
+
+
+def _sum_all(x):
+    return np.sum(x)
+
+
+def _mixed(a, x, w):
+    h = np.tanh(x * a)
+    for _ in range(2):
+        h = h * w
+    return np.sum(h * h) + np.mean(x)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.float64])
+def test_gradients_have_their_arguments_dtype(dtype):
+    x = np.linspace(-1, 1, 4).astype(dtype)
+    assert srcdiff.grad(_sum_all)(x).dtype == dtype
+    ga, gx, gw = srcdiff.grad(_mixed, wrt=(0, 1, 2))(dtype(0.5), x, x[::-1].copy())
+    assert type(ga) is dtype and gx.dtype == dtype and gw.dtype == dtype
+    # the generic version (no shapes known) too
+    g = srcdiff.grad(_mixed, wrt=(0, 1, 2))
+    assert srcdiff.source(g)
+    ref = srcdiff.grad(_mixed, wrt=(0, 1, 2))(0.5, x.astype(float), x[::-1].astype(float))
+    np.testing.assert_allclose(gx, ref[1], rtol={np.float16: 1e-2, np.float32: 1e-5, np.float64: 1e-12}[dtype])

@@ -227,6 +227,9 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
     ctx.keep_value = keep_value
     ctx.single = single
     if args is not None:
+        bound = dict(zip(f.params, args)) | dict(kwargs or {})
+        ctx.dtypes = {p: v.dtype.name for p, v in bound.items()
+                      if type(v) is np.ndarray and v.dtype.kind == "f" and v.dtype != np.float64}
         probed = probe(f, args, kwargs or {})
         if probed is not None:
             ctx.shapes = probed.shapes

@@ -108,6 +108,7 @@ class Context:
     shapes: dict[str, tuple] = field(default_factory=dict)  # name -> (kind, shape, dtype kind), see shapes.py
     helper_calls: dict[int, list] = field(default_factory=dict)  # id(call stmt) -> recorded (args, kwargs)
     cut: dict[str, str] = field(default_factory=dict)  # values passing no gradient (invariance.py)
+    dtypes: dict[str, str] = field(default_factory=dict)  # float array parameter -> its dtype's name
 
 
 class Reverse:
@@ -1361,7 +1362,11 @@ class Reverse:
                 if d is not None and d in self.final_state:
                     kind = self.ctx.kinds.get(p)
                     if kind == "farray" and self.final_state[d]:
-                        grads.append(N(d))
+                        dtype = self.ctx.dtypes.get(p, "float64")
+                        # a float32 argument gets a float32 gradient (free when it already is one)
+                        cast = ast.Call(func=attr(d, "astype"), args=[ast.Constant(value=dtype)],
+                                        keywords=[ast.keyword(arg="copy", value=ast.Constant(value=False))])
+                        grads.append(N(d) if dtype == "float64" else cast)
                     else:
                         grads.append(call(attr(self.ctx.rt, "mirror"), N(d), N(p)))
                 else:

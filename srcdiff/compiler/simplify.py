@@ -437,10 +437,13 @@ def _block(stmts: list[ast.stmt], counts: Counter, protect: set[str]) -> bool:
             if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt):
                 if _block(inner, counts, protect):
                     return True
-    # a = 1.0; ...; a = f(a)  ->  a = f(1.0)   (comments in between are fine)
+    # a = 1.0; ...; a = f(a)  ->  a = f(1.0), and a = b; a = f(a) -> a = f(b)  (comments in between are fine)
     for i, st in enumerate(stmts):
         if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name) and \
-                isinstance(st.value, ast.Constant) and isinstance(st.value.value, (int, float)):
+                (isinstance(st.value, ast.Constant) and isinstance(st.value.value, (int, float)) or
+                 isinstance(st.value, ast.Name) and st.value.id != st.targets[0].id and
+                 not (_TEMP.match(st.value.id) and counts[st.value.id] == 2 and st.targets[0].id not in protect)):
+            # (a copy of a temporary that only the copy reads is renamed instead, below)
             a = st.targets[0].id
             j = i + 1
             while j < len(stmts) and _is_comment(stmts[j]):
