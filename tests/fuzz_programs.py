@@ -185,7 +185,7 @@ def shaped_programs(draw):
 
     for _ in range(draw(st.integers(1, 5))):
         target = f"v{next(counter)}"
-        kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "reduce", "softmax"]))
+        kind = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "reduce", "softmax", "setitem"]))
         if kind == "unary":
             a = pick()
             text, shape = draw(st.sampled_from(UNARY[:4] + ["np.exp(0.1 * {a}) * 2.0"])).format(a=a), shapes[a]
@@ -207,6 +207,30 @@ def shaped_programs(draw):
             kw = f"axis={axis!r}" + (", keepdims=True" if keep else "")
             text = how.format(a=a, k=", " + kw, k0=kw)
             shape = _reduced(shapes[a], axis, keep)
+        elif kind == "setitem":
+            # a new (3, 4) array, assigned into: rows, columns, elements, in place, in a loop
+            a, b = pick(lambda s: s == (3, 4)), pick()
+            lines.append(f"    {target} = {a} * 1.0")
+            how = draw(st.sampled_from(["row", "col", "elem", "aug", "loop", "mask"]))
+            if how == "row":
+                rows = [n for n, s in shapes.items() if s in ((), (4,))]
+                b = draw(st.sampled_from(sorted(rows))) if rows else None
+                lines.append(f"    {target}[1] = np.sin({b}) * {target}[0]" if b
+                             else f"    {target}[1] = {target}[2] * 2.0")
+            elif how == "col":
+                lines.append(f"    {target}[:, 2] = np.tanh({target}[:, 0] + np.sum({b}))")
+            elif how == "elem":
+                lines.append(f"    {target}[0, 3] = {target}[1, 2] * np.mean({b})")
+            elif how == "aug":
+                lines.append(f"    {target}[1:, :2] += np.cos({target}[:2, 2:]) * np.sum({b})")
+            elif how == "loop":
+                j = f"j{next(counter)}"
+                lines.append(f"    for {j} in range(1, 3):")
+                lines.append(f"        {target}[{j}] = {target}[{j} - 1] * 0.5 + np.sin({target}[{j}])")
+            else:
+                lines.append(f"    {target}[{target} > 0.5] = 0.5 * np.sum({b})")
+            shapes[target] = (3, 4)
+            continue
         else:
             a = pick(lambda s: len(s) == 2)
             axis = draw(st.sampled_from([0, 1]))

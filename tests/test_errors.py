@@ -106,7 +106,7 @@ CASES = [
     (uses_global, "global COUNTER", "global"),
     (uses_del, "del y", "del"),
     (uses_class, "class A", "class"),
-    (uses_setitem, "x[0] = 1.0", "assignment to an element"),
+    (uses_setitem, "x[0] = 1.0", "assignment into the argument"),
     (uses_for_else, "for i in range(3)", "else"),
     (uses_comprehension, "sum({v * v", "comprehensions"),
     (calls_unknown, "no_source(x", "no derivative rule"),

@@ -79,6 +79,10 @@ def analyze(fn: ir.Function, wrt: list[str], cut: set[str] | dict = frozenset())
                         isinstance(n, ast.Name) and n.id in act.varied for n in ast.walk(s.value)):
                     act.varied.add(s.lst)
                     changed = True
+            elif isinstance(s, ir.SetItem):
+                if s.target not in act.varied and isinstance(s.value, ast.Name) and s.value.id in act.varied:
+                    act.varied.add(s.target)
+                    changed = True
     if isinstance(fn.result, ast.Name):
         act.useful.add(fn.result.id)
     changed = True
@@ -94,6 +98,11 @@ def analyze(fn: ir.Function, wrt: list[str], cut: set[str] | dict = frozenset())
             elif isinstance(s, ir.Unpack):
                 if any(t in act.useful for t in s.targets) and s.value not in act.useful:
                     act.useful.add(s.value)
+                    changed = True
+            elif isinstance(s, ir.SetItem):
+                if s.target in act.useful and isinstance(s.value, ast.Name) and s.value.id in act.varied and \
+                        s.value.id not in act.useful:
+                    act.useful.add(s.value.id)
                     changed = True
             elif isinstance(s, ir.Append):
                 if s.lst in act.useful:

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import runtime
 from ..errors import SrcdiffError
-from . import emit, ir
+from . import emit, ir, mutation
 from .activity import Activity, analyze
 from .frontend import parse_function
 from .graph import Resolver
@@ -162,6 +162,8 @@ class Unit:
                     if r is not None:
                         for site, recorded in r.calls.items():
                             ctx.helper_calls.setdefault(site, []).extend(recorded)
+            mutation.check(f, ctx.shapes)
+            ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
             act = _cut_invariant(f, list(varied), act, ctx)
             rev = Reverse(f, act, ctx, list(varied), mode="helper")
             rev.spec = spec
@@ -233,8 +235,11 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
         probed = probe(f, args, kwargs or {})
         if probed is not None:
             ctx.shapes = probed.shapes
+            ctx.float_arrays = probed.float_arrays
             ctx.helper_calls = probed.calls
     unit.record_deps(f)
+    mutation.check(f, ctx.shapes)
+    ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
     act = _cut_invariant(f, wrt, act, ctx)
     rev = Reverse(f, act, ctx, wrt, mode="main", gen_name=gen_name)
     fdef = rev.build()

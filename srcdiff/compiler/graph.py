@@ -221,7 +221,7 @@ class Graph:
         for s in stmts:
             if isinstance(s, ir.Assign):
                 yield depth, "node", s
-            elif isinstance(s, (ir.Unpack, ir.Append, ir.Expr, ir.BreakIf, ir.Return)):
+            elif isinstance(s, (ir.Unpack, ir.Append, ir.SetItem, ir.Expr, ir.BreakIf, ir.Return)):
                 yield depth, "node", s
             elif isinstance(s, ir.If):
                 yield depth, "if", s
@@ -239,8 +239,8 @@ class Graph:
     def _assigned(stmts) -> list[str]:
         out: list[str] = []
         for s in ir.walk(stmts):
-            names = [s.target] if isinstance(s, ir.Assign) else s.targets if isinstance(s, ir.Unpack) \
-                else [s.lst] if isinstance(s, ir.Append) else []
+            names = [s.target] if isinstance(s, (ir.Assign, ir.SetItem)) else s.targets \
+                if isinstance(s, ir.Unpack) else [s.lst] if isinstance(s, ir.Append) else []
             for n in names:
                 if n not in out:
                     out.append(n)
@@ -258,6 +258,8 @@ class Graph:
                 reads = [s.value]
             elif isinstance(s, ir.Append):
                 reads = [s.lst] + operand_names(s.value, local)
+            elif isinstance(s, ir.SetItem):
+                reads = [s.target] + operand_names(s.index, local) + operand_names(s.value, local)
             elif isinstance(s, (ir.If, ir.While)) and s.test is not None:
                 reads = operand_names(s.test, local)
             for r in reads:
@@ -308,6 +310,10 @@ class Graph:
             return f"{', '.join(s.targets)} = unpack({s.value})".ljust(44) + f"# line {s.line}"
         if isinstance(s, ir.Append):
             return f"{s.lst}.append({ast.unparse(s.value)})".ljust(44) + f"# line {s.line}"
+        if isinstance(s, ir.SetItem):
+            mark = "*" if self._active(s.target) else " "
+            text = f"{s.target}{mark}".ljust(10) + f" [{ast.unparse(s.index)}] = {ast.unparse(s.value)}"
+            return text.ljust(44) + f"# line {s.line}: {src.line(s.line)}"
         if isinstance(s, ir.BreakIf):
             return f"break if {s.flag}"
         if isinstance(s, ir.Expr):
@@ -347,6 +353,9 @@ class Graph:
             elif isinstance(s, ir.Append):
                 for n in operand_names(s.value, {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}):
                     out.append(f'{pad}"{n}" -> "{s.lst}" [label="append"];')
+            elif isinstance(s, ir.SetItem):
+                for n in operand_names(s.value, {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}):
+                    out.append(f'{pad}"{n}" -> "{s.target}" [label="{_esc("[" + ast.unparse(s.index) + "] =")}"];')
             elif isinstance(s, (ir.If, ir.For, ir.While)):
                 counter[0] += 1
                 if isinstance(s, ir.If):

@@ -126,6 +126,10 @@ def _stmt_names(s: Any) -> set[str]:
     elif isinstance(s, ir.Append):
         out.add(s.lst)
         out.update(ir.names_in(s.value))
+    elif isinstance(s, ir.SetItem):
+        out.add(s.target)
+        out.update(ir.names_in(s.index))
+        out.update(ir.names_in(s.value))
     elif isinstance(s, ir.Expr):
         out.update(ir.names_in(s.node))
     elif isinstance(s, ir.BreakIf):

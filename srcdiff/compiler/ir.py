@@ -55,6 +55,22 @@ class Append:
 
 
 @dataclass
+class SetItem:
+    """``target[index] = value`` on a float array the function created: the
+    array changes in place (the backward pass restores what it overwrote)."""
+
+    target: str
+    index: ast.expr  # atoms, slices and tuples of them
+    value: ast.expr  # an atom
+    line: int
+
+
+def selection_key(s: SetItem) -> str:
+    """Where the probe records the shape of what ``x[i] = v`` overwrites (not a name)."""
+    return f"<{s.target}[...] at {id(s)}>"
+
+
+@dataclass
 class Expr:
     """A statement evaluated for its side effect only (``print``, ``assert``)."""
 
@@ -101,7 +117,7 @@ class Return:
     line: int
 
 
-Stmt = Union[Assign, Unpack, Append, Expr, If, For, While, BreakIf, Return]
+Stmt = Union[Assign, Unpack, Append, SetItem, Expr, If, For, While, BreakIf, Return]
 
 
 @dataclass

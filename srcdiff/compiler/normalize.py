@@ -176,6 +176,7 @@ class Normalizer:
             raise self.error("functions with *args or **kwargs cannot be differentiated", fn,
                              hint="give each input its own parameter")
         params = [p.arg for p in a.posonlyargs + a.args + a.kwonlyargs]
+        self.params = set(params)
         for p in params:
             self.current[p] = p
         defaults: dict[str, Any] = {}
@@ -334,9 +335,11 @@ class Normalizer:
                 return
             return self.assign_stmt(ast.Assign(targets=[s.target], value=s.value, lineno=s.lineno))
         if isinstance(s, ast.AugAssign):
+            if isinstance(s.target, ast.Subscript):
+                return self.aug_setitem(s)
             if not isinstance(s.target, ast.Name):
-                raise self.error("augmented assignment to an element or attribute is not supported", s,
-                                 hint="build a new array instead, e.g. x = x + ... or np.where(...)")
+                raise self.error("augmented assignment to an attribute is not supported", s,
+                                 hint="keep the value in a local variable")
             value = ast.BinOp(left=_name(s.target.id), op=s.op, right=s.value)
             return self.assign_stmt(ast.Assign(targets=[_store(s.target.id)], value=value, lineno=s.lineno))
         if isinstance(s, ast.Return):
@@ -396,6 +399,8 @@ class Normalizer:
             if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
                 self.lambdas[s.targets[0].id] = value
                 return
+        if len(s.targets) == 1 and isinstance(s.targets[0], ast.Subscript):
+            return self.setitem(s.targets[0], self.atom(value), s.lineno)
         for t in s.targets:
             self.check_target(t)
         if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
@@ -416,13 +421,42 @@ class Normalizer:
                 self.check_target(e)
             return
         if isinstance(t, ast.Subscript):
-            raise self.error("assignment to an element (x[...] = ...) is not supported", t,
-                             hint="build the array without mutation: np.where, np.concatenate, "
-                             "or collect rows in a list and np.stack them")
+            raise self.error("assignment to an element is only supported as the only target (x[i] = v)", t,
+                             hint="write one assignment per element")
         if isinstance(t, ast.Attribute):
             raise self.error("assignment to an attribute is not supported", t,
                              hint="keep the value in a local variable and return it")
         raise self.error(f"unsupported assignment target {ast.unparse(t)}", t)
+
+    def setitem_base(self, t: ast.Subscript) -> str:
+        base = t.value
+        if isinstance(base, ast.Subscript):
+            raise self.error("assignment into an element of an element (x[i][j] = v) is not supported", t,
+                             hint="index once: x[i, j] = v")
+        if not isinstance(base, ast.Name) or base.id not in self.current:
+            raise self.error(f"assignment to an element of {ast.unparse(base)} is not supported", t,
+                             hint="assign into an array variable of this function (x = np.zeros(n); x[i] = v)")
+        name = self.current[base.id]
+        if name in self.params:
+            raise self.error(f"assignment into the argument {base.id!r} would change the caller's array", t,
+                             hint=f"copy it first: {base.id} = {base.id}.copy()")
+        return name
+
+    def setitem(self, t: ast.Subscript, value: ast.expr, line: int) -> None:
+        """``x[i] = v``: the value is computed first, then the index, as Python does."""
+        base = self.setitem_base(t)
+        index = self.index(t.slice)
+        self.emit(ir.SetItem(target=base, index=index, value=value, line=line))
+
+    def aug_setitem(self, s: ast.AugAssign) -> None:
+        """``x[i] += v`` -> ``t = x[i]; t2 = t + v; x[i] = t2`` (the index evaluated once)."""
+        base = self.setitem_base(s.target)
+        index = self.index(s.target.slice)
+        old = self.temp()
+        self.emit(ir.Assign(target=old, value=ast.Subscript(value=_name(base), slice=copy.deepcopy(index),
+                                                            ctx=ast.Load()), line=s.lineno))
+        new = self.atom(ast.BinOp(left=_name(old), op=s.op, right=s.value, lineno=s.lineno))
+        self.emit(ir.SetItem(target=base, index=index, value=new, line=s.lineno))
 
     def assign_target(self, t: ast.expr, atom: ast.expr, line: int) -> None:
         if isinstance(t, ast.Name):

@@ -109,6 +109,8 @@ class Context:
     helper_calls: dict[int, list] = field(default_factory=dict)  # id(call stmt) -> recorded (args, kwargs)
     cut: dict[str, str] = field(default_factory=dict)  # values passing no gradient (invariance.py)
     dtypes: dict[str, str] = field(default_factory=dict)  # float array parameter -> its dtype's name
+    float_arrays: set[str] = field(default_factory=set)  # always float ndarrays, shapes stable or not
+    copy_views: set[int] = field(default_factory=set)  # ids of statements whose value the forward copies
 
 
 class Reverse:
@@ -132,12 +134,16 @@ class Reverse:
                 self.primal.add(s.target)
             elif isinstance(s, ir.Append):
                 self.primal.add(s.lst)
+            elif isinstance(s, ir.SetItem):
+                self.primal.add(s.target)
         self.adj_names: dict[str, str] = {}
         self.containers: set[str] = set()
         self._find_containers()
         self.saved_names: dict[int, str] = {}  # id(helper Assign) -> saved-tuple name
         self.pushed: dict[int, list[str]] = {}  # id(statement) -> its targets saved on the stack
         self.none_init: dict[int, list[str]] = {}
+        self.bwd_reads: dict[int, set[str]] = {}  # id(statement) -> primal names its backward code reads
+        self._ran_before: dict[int, set[int]] = {}
         self.remat: dict[int, list] = {}
         self.needed: set[str] = set()
         self.stack = ""
@@ -277,7 +283,43 @@ class Reverse:
 
     def _needs_stack(self) -> bool:
         self._plan_pushes()
-        return bool(self.pushed)
+        return bool(self.pushed) or any(self._saves_overwritten(s) for s in ir.walk(self.fn.body))
+
+    def _saves_overwritten(self, s) -> bool:
+        """Does ``x[i] = v`` save what it overwrites?  When the backward code of
+        a statement that ran before it reads ``x`` (the forward order: earlier
+        statements, and every statement of an enclosing loop), which must see
+        the old values again."""
+        if not isinstance(s, ir.SetItem) or s.target not in self.needed:
+            return False
+        before = self._ran_before.get(id(s))
+        if before is None:
+            before = self._ran_before[id(s)] = self._statements_before(s)
+        return any(s.target in self.bwd_reads.get(i, ()) for i in before)
+
+    def _statements_before(self, target) -> set[int]:
+        """ids of the statements whose backward code runs after ``target``'s."""
+        order: list = []
+        loops: list = []
+
+        def visit(stmts, enclosing):
+            for st in stmts:
+                order.append(st)
+                if st is target:
+                    loops.extend(enclosing)
+                if isinstance(st, ir.If):
+                    visit(st.body, enclosing)
+                    visit(st.orelse, enclosing)
+                elif isinstance(st, (ir.For, ir.While)):
+                    visit(st.body, enclosing + [st])
+
+        visit(self.fn.body, [])
+        k = next(i for i, st in enumerate(order) if st is target)
+        out = {id(st) for st in order[:k]}
+        for loop in loops:
+            out |= {id(st) for st in ir.walk(loop.body)}
+        out.discard(id(target))
+        return out
 
     def _plan_pushes(self) -> None:
         self.pushed = {}
@@ -465,6 +507,10 @@ class Reverse:
                     out.append(ast.Assign(targets=[target], value=value, lineno=0))
                 elif s.counter:
                     out.append(ast.AugAssign(target=S(s.target), op=ast.Add(), value=ast.Constant(value=1)))
+                elif id(s) in self.ctx.copy_views and s.target in self.needed:
+                    # a view of an array assigned into later, which the backward pass reads: keep it as it is now
+                    out.append(assign(s.target, call(ast.Attribute(value=self._method_form(s), attr="copy",
+                                                                   ctx=ast.Load()))))
                 else:
                     out.append(assign(s.target, self._method_form(s)))
             elif isinstance(s, ir.Unpack):
@@ -474,6 +520,11 @@ class Reverse:
                                       value=N(s.value), lineno=0))
             elif isinstance(s, ir.Append):
                 out.append(ast.Expr(value=call(attr(s.lst, "append"), copy.deepcopy(s.value))))
+            elif isinstance(s, ir.SetItem):
+                if self.stack and self._saves_overwritten(s):
+                    out.append(ast.Expr(value=call(attr(self.stack, "append"), self._selection(s, s.target, True))))
+                out.append(ast.Assign(targets=[self._selection(s, s.target, store=True)],
+                                      value=copy.deepcopy(s.value), lineno=0))
             elif isinstance(s, ir.Expr):
                 out.append(s.node)
             elif isinstance(s, ir.If):
@@ -595,15 +646,22 @@ class Reverse:
         out: list[ast.stmt] = []
         for s in reversed(stmts):
             if isinstance(s, ir.Assign):
-                out += self._rev_assign(s)
+                code = self._rev_assign(s)
             elif isinstance(s, ir.Unpack):
-                out += self._rev_unpack(s)
+                code = self._rev_unpack(s)
             elif isinstance(s, ir.Append):
-                out += self._rev_append(s)
+                code = self._rev_append(s)
+            elif isinstance(s, ir.SetItem):
+                code = self._rev_setitem(s)
             elif isinstance(s, ir.If):
-                out += self._rev_if(s)
+                code = self._rev_if(s)
             elif isinstance(s, (ir.For, ir.While)):
-                out += self._rev_loop(s)
+                code = self._rev_loop(s)
+            else:
+                continue
+            if self.first_pass:
+                self.bwd_reads[id(s)] = self._reads(code)
+            out += code
         return out
 
     def _pops(self, s) -> list[ast.stmt]:
@@ -839,7 +897,8 @@ class Reverse:
         if not isinstance(x, ast.Name) or not self.active(x.id) or x.id == s.target:
             return False
         sh = self.ctx.shapes.get(x.id)
-        if sh is None or sh[0] != "array" or sh[2] != "f" or x.id in self.containers:
+        if not (sh is not None and sh[0] == "array" and sh[2] == "f" or x.id in self.ctx.float_arrays) or \
+                x.id in self.containers:
             return False
         index = s.value.slice
         basic = True
@@ -1216,6 +1275,51 @@ class Reverse:
         self._accumulate(s.value, tup, False, out)
         return out + pops
 
+    def _selection(self, s: ir.SetItem, base: str, copied: bool = False, store: bool = False) -> ast.expr:
+        """``base[index]`` of ``x[index] = v``; ``copied``: a copy of it (what
+        the assignment is about to overwrite, or a gradient about to be zeroed)."""
+        sub = ast.Subscript(value=N(base), slice=copy.deepcopy(s.index), ctx=ast.Store() if store else ast.Load())
+        if not copied:
+            return sub
+        sel = self.ctx.shapes.get(ir.selection_key(s))
+        if sel is not None and sel[0] == "scalar":
+            return sub  # one element: a NumPy scalar, already a copy
+        if sel is not None and sel[0] == "array":
+            return call(ast.Attribute(value=sub, attr="copy", ctx=ast.Load()))
+        return call(attr(self.ctx.np, "copy"), sub)
+
+    def _rev_setitem(self, s: ir.SetItem) -> list[ast.stmt]:
+        """``x[i] = v``: ``v`` gets what arrived at ``x[i]``, which then stops
+        there (the old values were overwritten), and ``x[i]`` gets its old
+        values back for the statements before."""
+        out: list[ast.stmt] = []
+        restore = []
+        if not self.first_pass and self.stack and self._saves_overwritten(s):
+            restore.append(ast.Assign(targets=[self._selection(s, s.target, store=True)],
+                                      value=call(attr(self.stack, "pop")), lineno=0))
+        d = self.adj(s.target) if self.active(s.target) else None
+        if d is None or d not in self.adj_state:
+            return restore
+        self._comment(s.line, out)
+        self._materialize(d, out)
+        if not self.adj_state[d]:
+            out.append(assign(d, call(attr(self.ctx.np, "array"), N(d))))  # may alias: copy before writing
+            self.adj_state[d] = True
+        v = s.value
+        if isinstance(v, ast.Name) and self.active(v.id):
+            key = ir.selection_key(s)
+            sel, sv = self.ctx.shapes.get(key), self.ctx.shapes.get(v.id)
+            if sel is not None and sv is not None and sel[0] in ("array", "scalar") and \
+                    sv[0] in ("array", "scalar") and sel[1] != sv[1]:
+                g = self._unbroadcast(self._selection(s, d), v.id, key)  # v was broadcast: sum it down
+            elif sel is not None and sv is not None and sel[1] == sv[1]:
+                g = self._selection(s, d, copied=True)
+            else:
+                g = call(attr(self.ctx.rt, "unbroadcast"), self._selection(s, d, copied=True), N(v.id))
+            self._accumulate(v.id, g, True, out)
+        out.append(ast.Assign(targets=[self._selection(s, d, store=True)], value=ast.Constant(value=0.0), lineno=0))
+        return out + restore
+
     def _rev_append(self, s: ir.Append) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         self._materialize(self.adj(s.lst), out)
@@ -1294,6 +1398,13 @@ class Reverse:
     def _rev_loop(self, s) -> list[ast.stmt]:
         pre: list[ast.stmt] = []
         self._materialize_all(pre)
+        # adjoints the loop writes into (x[i] = v): their own array, before the loop rather than every step
+        for st in ir.walk(s.body):
+            if isinstance(st, ir.SetItem) and self.active(st.target):
+                d = self.adj(st.target)
+                if d in self.adj_state and not self.adj_state[d]:
+                    pre.append(assign(d, call(attr(self.ctx.np, "array"), N(d))))
+                    self.adj_state[d] = True
         entry = dict(self.adj_state)
         for _ in range(6):
             self.adj_state = dict(entry)
@@ -1479,6 +1590,8 @@ def _reads_of(s) -> ast.AST:
         return ast.Name(id=s.value, ctx=ast.Load())
     if isinstance(s, ir.Append):
         return ast.Tuple(elts=[ast.Name(id=s.lst, ctx=ast.Load()), s.value], ctx=ast.Load())
+    if isinstance(s, ir.SetItem):
+        return ast.Tuple(elts=[ast.Name(id=s.target, ctx=ast.Load()), s.index, s.value], ctx=ast.Load())
     if isinstance(s, ir.Expr):
         return s.node
     if isinstance(s, ir.If):
@@ -1504,6 +1617,8 @@ def _all_targets(rev: Reverse, s) -> list[str]:
         out = [s.target]
     elif isinstance(s, ir.Append):
         out = [s.lst]
+    elif isinstance(s, ir.SetItem):
+        out = [s.target]
     return out
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import operator
 from typing import Any
 
 import numpy as np
@@ -55,6 +56,11 @@ class _Probe:
                                        args=[ast.Constant(value=len(self.sites) - 1),
                                              ast.Name(id=name, ctx=ast.Load())], keywords=[]))
 
+    def rec_expr(self, key: str, expr: ast.expr) -> ast.stmt:
+        self.sites.append(key)
+        return ast.Expr(value=ast.Call(func=ast.Name(id=REC, ctx=ast.Load()),
+                                       args=[ast.Constant(value=len(self.sites) - 1), expr], keywords=[]))
+
     def block(self, stmts) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         for s in stmts:
@@ -81,6 +87,11 @@ class _Probe:
                 out.append(ast.Expr(value=ast.Call(
                     func=ast.Attribute(value=ast.Name(id=s.lst, ctx=ast.Load()), attr="append", ctx=ast.Load()),
                     args=[copy.deepcopy(s.value)], keywords=[])))
+            elif isinstance(s, ir.SetItem):
+                selection = _subscript_store(s)
+                selection.ctx = ast.Load()
+                out.append(self.rec_expr(ir.selection_key(s), selection))
+                out.append(ast.Assign(targets=[_subscript_store(s)], value=copy.deepcopy(s.value), lineno=0))
             elif isinstance(s, ir.Expr):
                 continue  # no side effects (print ...) in the probe
             elif isinstance(s, ir.If):
@@ -101,12 +112,17 @@ class _Probe:
         return out
 
 
+def _subscript_store(s: ir.SetItem) -> ast.Subscript:
+    return ast.Subscript(value=ast.Name(id=s.target, ctx=ast.Load()), slice=copy.deepcopy(s.index), ctx=ast.Store())
+
+
 class Probed:
     """What one probe run learned."""
 
-    def __init__(self, shapes: dict[str, tuple], calls: dict[int, list]) -> None:
+    def __init__(self, shapes: dict[str, tuple], calls: dict[int, list], float_arrays: set[str] = frozenset()) -> None:
         self.shapes = shapes  # name -> (kind, shape, dtype kind) for stable values
         self.calls = calls  # id(helper call statement) -> [(args, kwargs), ...] recorded
+        self.float_arrays = float_arrays  # always a float ndarray, even where the shape is not stable
 
 
 def probe(fn: ir.Function, args: tuple, kwargs: dict) -> Probed | None:
@@ -147,7 +163,8 @@ def probe(fn: ir.Function, args: tuple, kwargs: dict) -> Probed | None:
     for i, name in enumerate(p.sites):
         if i in seen:
             by_name.setdefault(name, set()).update(seen[i])
-    return Probed(stable_shapes(fn, by_name), {id(p.calls[i]): c for i, c in calls.items()})
+    float_arrays = {n for n, shs in by_name.items() if shs and all(sh[0] == "array" and sh[2] == "f" for sh in shs)}
+    return Probed(stable_shapes(fn, by_name), {id(p.calls[i]): c for i, c in calls.items()}, float_arrays)
 
 
 def merge(runs: list[Probed | None]) -> dict[str, tuple]:
@@ -180,6 +197,45 @@ _SIZED_BY_ARGUMENTS = (np.zeros, np.ones, np.empty, np.full, np.eye, np.identity
                        np.empty_like, np.full_like, len)
 
 
+def _element_read(s: ir.Assign, shapes: dict[str, set]) -> bool:
+    """``h[i]`` read a number: a number, whatever the array's size."""
+    return isinstance(s.value, ast.Subscript) and bool(shapes.get(s.target)) and \
+        all(sh[0] == "scalar" for sh in shapes[s.target])
+
+
+def _sized_by_values(fn: ir.Function, shapes: dict[str, set], local: set[str]) -> set[str]:
+    """Arrays whose shape comes from the value of an int argument
+    (``np.zeros(n)``, ``x[:n]``): the compiled code is keyed by the argument's
+    type, not its value, so their shapes may change from call to call."""
+    valued = {p for p in fn.params if any(sh[0] == "scalar" and sh[2] in "iub" for sh in shapes.get(p, ()))}
+    bad: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for s in ir.walk(fn.body):
+            if isinstance(s, ir.For) and s.target not in valued and \
+                    any(n in valued for e in s.range_args for n in operand_names(e, local)):
+                valued.add(s.target)
+                changed = True
+            if not isinstance(s, ir.Assign) or s.target in valued or s.target in bad or \
+                    not any(n in valued for n in operand_names(s.value, local)):
+                continue
+            op = s.op
+            elementwise = op is not None and op.kind == "rule" and op.rule.group in ("operator", "elementwise") \
+                and op.rule.fn is not operator.getitem
+            if any(sh[0] == "array" for sh in shapes.get(s.target, ())):
+                if not elementwise:
+                    bad.add(s.target)  # an array sized (or sliced) by the value
+                    changed = True
+            else:
+                valued.add(s.target)  # a number computed from the value: it can size an array in turn
+                changed = True
+    for s in ir.walk(fn.body):
+        if isinstance(s, ir.SetItem) and any(n in valued for n in operand_names(s.index, local)):
+            bad.add(ir.selection_key(s))
+    return bad
+
+
 def _unstable(fn: ir.Function, shapes: dict[str, set]) -> set[str]:
     """Names whose shape may change while input shapes stay the same."""
     local = set(fn.params)
@@ -204,12 +260,17 @@ def _unstable(fn: ir.Function, shapes: dict[str, set]) -> set[str]:
                 for n in operand_names(s.value.slice, local):
                     if any(sh[0] == "array" and sh[2] == "b" or sh[0] == "other" for sh in shapes.get(n, ())):
                         bad.add(s.target)
+    bad |= _sized_by_values(fn, shapes, local)
     changed = True
     while changed:
         changed = False
         for s in ir.walk(fn.body):
+            if isinstance(s, ir.SetItem) and ir.selection_key(s) not in bad and \
+                    any(n in bad or any(sh[0] == "array" and sh[2] == "b" for sh in shapes.get(n, ()))
+                        for n in operand_names(s.index, local)):
+                bad.add(ir.selection_key(s))  # a mask selects a data-dependent number of elements
             if isinstance(s, ir.Assign) and s.target not in bad:
-                if any(n in bad for n in operand_names(s.value, local)):
+                if any(n in bad for n in operand_names(s.value, local)) and not _element_read(s, shapes):
                     bad.add(s.target)
                     changed = True
             elif isinstance(s, ir.Unpack) and s.value in bad:

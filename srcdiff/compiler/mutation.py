@@ -1,0 +1,251 @@
+"""Mutation: the checks that make ``x[i] = v`` safe to differentiate.
+
+An assignment into an array changes it in place.  The reverse pass saves
+what it overwrites and puts it back in the backward sweep, which is exact as
+long as the array is the only name for its memory.  This pass rejects, with
+the user's line and a way out, the programs where it might not be:
+
+* the array does not come from this function's own computation (an
+  argument, a view of another array, a helper's result, a copy of a name);
+* another name for the same memory (a view ``row = x[0]``, ``y = x``, a list
+  holding ``x``) is made before a later assignment into ``x`` changes it
+  behind that name's back;
+* an integer-array index, which may repeat a position (NumPy keeps one of
+  the writes, and which one the gradient cannot know).
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+
+import numpy as np
+
+from . import ir
+
+# rule functions whose result is always a new array
+_FRESH_FNS = {np.array, np.copy, np.stack, np.concatenate, np.vstack, np.hstack, np.outer, np.dot, np.matmul,
+              np.einsum, np.tile, np.repeat, np.where, np.clip, np.cumsum, np.cumprod, np.kron, np.diff}
+_FRESH_GROUPS = {"operator", "elementwise", "reduction"}
+# constructors without a derivative rule (their result is a constant, new array)
+_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
+                 np.eye, np.identity, np.arange, np.linspace}
+# rule functions, methods and attributes that may return a view of their argument
+_VIEW_FNS = {np.reshape, np.ravel, np.transpose, np.squeeze, np.expand_dims, np.broadcast_to, np.asarray,
+             np.atleast_1d, np.atleast_2d, np.atleast_3d, np.diagonal, np.swapaxes, np.moveaxis, np.flip,
+             np.real, np.imag}
+_VIEW_NAMES = {"T", "mT", "real", "imag", "flat", "reshape", "ravel", "transpose", "squeeze", "view", "swapaxes",
+               "diagonal"}
+
+
+def check(fn: ir.Function, shapes: dict[str, tuple]) -> None:
+    """Raise a SrcdiffError for assignments into arrays srcdiff cannot follow."""
+    sets = [s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)]
+    if not sets:
+        return
+    src = fn.source
+    targets = {s.target for s in sets}
+    for s in sets:
+        user = _user(s.target)
+        sh = shapes.get(s.target)
+        if sh is not None and sh[0] != "array":
+            what = f"a {sh[1]}" if sh[0] == "container" and sh[1] else f"a {sh[0]}"
+            raise src.error(f"x[...] = v needs a NumPy array, and {user} is {what}", lineno=s.line,
+                            hint="build lists with append, or start from an array: x = np.zeros(n)")
+        for n in ir.names_in(s.index):
+            nsh = shapes.get(n)
+            if nsh is not None and nsh[0] == "array" and nsh[2] in "iu":
+                raise src.error(f"assignment with an integer-array index ({n}) is not supported: the index may "
+                                "repeat a position, and NumPy keeps only one of those writes", lineno=s.line,
+                                hint="use a boolean mask, slices, or a loop over the positions")
+    for st in ir.walk(fn.body):
+        if isinstance(st, ir.Assign) and st.target in targets and not _fresh(st):
+            raise src.error(f"assignment into {_user(st.target)}, which may share memory with another array",
+                            lineno=st.line,
+                            hint=f"srcdiff assigns only into arrays the function makes; make a new one, e.g. "
+                            f"{_user(st.target)} = {ast.unparse(st.value)}.copy()")
+        if isinstance(st, (ir.Unpack, ir.For)):
+            names = st.targets if isinstance(st, ir.Unpack) else [st.target]
+            for n in names:
+                if n in targets:
+                    raise src.error(f"assignment into {_user(n)}, which may share memory with another array",
+                                    lineno=st.line, hint=f"make a copy first: {_user(n)} = {_user(n)}.copy()")
+    # a second name for the array, read after a later assignment into it
+    order: list = []
+    loops_of: dict[int, list] = {}
+
+    def visit(stmts, loops):
+        for st in stmts:
+            order.append(st)
+            loops_of[id(st)] = loops
+            if isinstance(st, ir.If):
+                visit(st.body, loops)
+                visit(st.orelse, loops)
+            elif isinstance(st, (ir.For, ir.While)):
+                visit(st.body, loops + [id(st)])
+
+    visit(fn.body, [])
+    pos = {id(st): k for k, st in enumerate(order)}
+    end = len(order)
+    for st in order:
+        for t in _aliases(st, targets, shapes):
+            for name, use in _uses_of_alias(st, order, targets, shapes, fn, end):
+                for s in sets:
+                    if s.target == t and _between(st, s, use, pos, loops_of, name, order):
+                        raise src.error(
+                            f"{_describe(st)} is another name for the memory of {_user(t)}, which line {s.line} "
+                            f"assigns into before {_user(name)} is read again: the gradient would miss that change",
+                            lineno=st.line,
+                            hint="make a copy where the second name is made (.copy()), or assign into the array "
+                            "before it gets another name")
+
+
+def views_to_copy(fn: ir.Function, shapes: dict[str, tuple]) -> set[int]:
+    """Statements that make a second name for an array assigned into (a view
+    ``row = x[i]``, ``y = x``): the generated forward pass copies their value,
+    so what the backward pass reads of it is what the forward pass read, not
+    what a later assignment made of it.  (``check`` has made sure the forward
+    pass itself never reads it after such an assignment.)"""
+    targets = {s.target for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)}
+    return {id(st) for st in ir.walk(fn.body) if isinstance(st, ir.Assign) and _copyable(st) and
+            _aliases(st, targets, shapes)}
+
+
+def _copyable(st) -> bool:
+    return isinstance(st, ir.Assign) and st.op is not None and st.op.kind in ("copy", "rule")
+
+
+def _alias_name(st) -> str | None:
+    if isinstance(st, ir.Assign):
+        return st.target
+    if isinstance(st, ir.Append):
+        return st.lst
+    return None
+
+
+def _uses_of_alias(st, order: list, targets: set[str], shapes: dict, fn: ir.Function, end: int):
+    """(name, statement or None for the result) for every read of the second
+    name ``st`` makes, following further names made from it."""
+    names = [_alias_name(st)] if _alias_name(st) else list(st.targets) if isinstance(st, ir.Unpack) else []
+    seen = set(names)
+    out = []
+    while names:
+        a = names.pop()
+        for u in order:
+            if u is st or not isinstance(u, (ir.Assign, ir.Unpack, ir.Append, ir.SetItem, ir.Expr, ir.If, ir.While,
+                                               ir.For, ir.Return)):
+                continue
+            if a in _reads(u):
+                out.append((a, u))
+                new = _alias_name(u)
+                if _aliases(u, {a}, shapes) and new and new not in seen:
+                    seen.add(new)
+                    names.append(new)
+        if isinstance(fn.result, ast.Name) and fn.result.id == a or not _copyable(st):
+            out.append((a, None))  # (a second name the forward pass cannot copy may be read by the backward)
+    return out
+
+
+def _reads(st) -> set[str]:
+    """The names a statement itself reads (not its nested blocks)."""
+    if isinstance(st, ir.Assign):
+        return set(ir.names_in(st.value))
+    if isinstance(st, ir.Unpack):
+        return {st.value}
+    if isinstance(st, ir.Append):
+        return {st.lst} | set(ir.names_in(st.value))
+    if isinstance(st, ir.SetItem):
+        return {st.target} | set(ir.names_in(st.index)) | set(ir.names_in(st.value))
+    if isinstance(st, ir.Expr):
+        return set(ir.names_in(st.node))
+    if isinstance(st, (ir.If, ir.While)):
+        return set(ir.names_in(st.test)) if st.test is not None else set()
+    if isinstance(st, ir.For):
+        return {n for e in st.range_args for n in ir.names_in(e)}
+    if isinstance(st, ir.Return):
+        return set(ir.names_in(st.value))
+    return set()
+
+
+def _between(made, change, use, pos: dict, loops_of: dict, name: str, order: list) -> bool:
+    """Can ``change`` run after ``made`` and before ``use`` (None: the end)?"""
+    p_made, p_change = pos[id(made)], pos[id(change)]
+    p_use = len(order) if use is None else pos[id(use)]
+    if p_made < p_change < p_use:
+        return True
+    made_loops = set(loops_of[id(made)])
+    change_loops = set(loops_of[id(change)])
+    use_loops = set(loops_of[id(use)]) if use is not None else set()
+    # a loop that repeats the change and the read, but not the making of the second name
+    if (change_loops & use_loops) - made_loops:
+        return True
+    # a loop that repeats all three, with the second name carried to the next iteration
+    shared = made_loops & change_loops & use_loops
+    return bool(shared) and p_use < p_made
+
+
+def _user(name: str) -> str:
+    """The user's spelling of an SSA name (x_1 -> x)."""
+    base, _, suffix = name.rpartition("_")
+    return base if base and suffix.isdigit() else name
+
+
+def _describe(st) -> str:
+    if isinstance(st, ir.Assign):
+        return f"{_user(st.target)} = {ast.unparse(st.value)}"
+    if isinstance(st, ir.Append):
+        return f"{_user(st.lst)}.append({ast.unparse(st.value)})"
+    if isinstance(st, ir.Unpack):
+        return f"{', '.join(map(_user, st.targets))} = {_user(st.value)}"
+    return "this statement"
+
+
+def _fresh(st: ir.Assign) -> bool:
+    """Does ``st`` always make a new array (never a view or another name)?"""
+    op = st.op
+    if op is None:
+        return False
+    if op.kind == "nondiff":
+        return any(op.callee is c for c in _CONSTRUCTORS)
+    if op.kind == "const":
+        return True
+    if op.kind != "rule":
+        return False
+    rule = op.rule
+    if rule.fn is operator.getitem or rule.fn is operator.pos:
+        return False
+    if rule.fn is None:
+        return rule.name in ("ndarray.copy", "ndarray.astype", "ndarray.flatten")
+    return rule.fn in _FRESH_FNS or rule.group in _FRESH_GROUPS and rule.fn not in _VIEW_FNS
+
+
+def _aliases(st, targets: set[str], shapes: dict) -> list[str]:
+    """The assigned-into arrays ``st`` gives another name to."""
+    if isinstance(st, ir.Append):
+        return [n for n in ir.names_in(st.value) if n in targets]
+    if isinstance(st, ir.Unpack):
+        return [st.value] if st.value in targets else []
+    if not isinstance(st, ir.Assign) or st.op is None:
+        return []
+    op = st.op
+    read = [n.id for n in op.operands if n.id in targets]
+    if not read:
+        return []
+    if op.kind in ("copy", "helper", "tuple", "list", "dict", "unknown", "cast"):
+        return read
+    if op.kind != "rule":
+        return []
+    rule = op.rule
+    if rule.fn is operator.getitem:
+        a = op.bound.get("a")
+        sh = shapes.get(st.target)
+        if not isinstance(a, ast.Name) or a.id not in targets or sh is not None and sh[0] == "scalar":
+            return []  # one element: a copy
+        index = op.bound.get("index")
+        if index is not None and any(shapes.get(n, ("",))[0] == "array" for n in ir.names_in(index)):
+            return []  # an array index selects a copy
+        return [a.id]
+    name = (rule.name or "").rsplit(".", 1)[-1]
+    if rule.fn in _VIEW_FNS or rule.fn is None and name in _VIEW_NAMES:
+        return read
+    return []
