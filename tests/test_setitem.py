@@ -83,6 +83,15 @@ def view_after(x):
     return np.sum(first * first)
 
 
+def invariant_looking(x):
+    out = x * 1.0
+    s = 0.0
+    for i in range(3):
+        s = s + np.sum(out * 2.0)  # out * 2.0 changes every iteration: not computed once before the loop
+        out[i] = out[i] * 3.0
+    return s
+
+
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal(4)
 CASES = {
@@ -96,6 +105,7 @@ CASES = {
     "overwrite_twice": (overwrite_twice, (X,), 0),
     "copied_argument": (copied_argument, (X[:3],), 0),
     "view_after": (view_after, (0.4,), 0),
+    "invariant_looking": (invariant_looking, (X,), 0),
 }
 
 

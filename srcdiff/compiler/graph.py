@@ -170,6 +170,39 @@ class Resolver:
                      varargs=varargs, operands=self._names(ops))
 
 
+# NumPy reductions by the name of the ndarray method that takes the same arguments after the array
+_REDUCTIONS = {np.sum: "sum", np.mean: "mean", np.max: "max", np.amax: "max", np.min: "min", np.amin: "min",
+               np.prod: "prod"}
+
+
+def reduction_of(op: ir.Op) -> str | None:
+    """``"sum"``, ``"mean"``, ``"max"``, ``"min"`` or ``"prod"`` when ``op`` is
+    that NumPy reduction, as a function (``np.max``) or method (``z.max()``)."""
+    if op is None or op.kind != "rule":
+        return None
+    fn = op.rule.fn
+    if fn is None:
+        name = op.rule.name
+        return name[len("ndarray."):] if name.startswith("ndarray.") and name[8:] in _REDUCTIONS.values() else None
+    return next((m for f, m in _REDUCTIONS.items() if fn is f), None)
+
+
+def reduced_axes(axis: Any, ndim: int) -> list[int] | None:
+    """The axes a reduction's static ``axis`` argument names, sorted and
+    non-negative; None when it is not a valid literal."""
+    if axis is None:
+        return list(range(ndim))
+    if isinstance(axis, int) and not isinstance(axis, bool):
+        axes = [axis]
+    elif isinstance(axis, tuple) and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
+        axes = list(axis)
+    else:
+        return None
+    if any(not -ndim <= a < ndim for a in axes) or len({a % ndim for a in axes}) != len(axes):
+        return None
+    return sorted(a % ndim for a in axes)
+
+
 def index_value(e: ast.expr) -> ast.expr:
     """An index as a run-time value: ``1:, None`` -> ``(slice(1, None), None)``."""
     if isinstance(e, ast.Slice):

@@ -39,12 +39,11 @@ from typing import Any
 import numpy as np
 
 from . import ir
+from .graph import reduced_axes, reduction_of
 
 UNCHANGED = ("unchanged", 0.0)
 UNKNOWN = ("unknown", 0.0)
 
-_SUMS = {np.sum: "sum", np.mean: "mean", np.max: "max", np.amax: "max", np.min: "max", np.amin: "max"}
-_METHODS = {"ndarray.sum": "sum", "ndarray.mean": "mean", "ndarray.max": "max", "ndarray.min": "max"}
 
 
 def cut_values(fn: ir.Function, shapes: dict[str, tuple], varied: set[str]) -> dict[str, str]:
@@ -157,12 +156,12 @@ def _literal(e: ast.expr) -> float | None:
 
 
 def _kind(op: ir.Op) -> str | None:
+    r = reduction_of(op)
+    if r in ("sum", "mean"):
+        return r
+    if r in ("max", "min"):
+        return "max"  # both move with a shift and scale with a positive factor
     fn = op.rule.fn
-    if fn is None:
-        return _METHODS.get(op.rule.name)
-    for f, k in _SUMS.items():
-        if fn is f:
-            return k
     if fn is np.exp:
         return "exp"
     if fn is np.log:
@@ -246,19 +245,12 @@ def _along_constant(op: ir.Op, shape: tuple | None, delta: tuple) -> bool:
     if keep not in (True, False) or any(p not in ("a", "axis", "keepdims", "out", "dtype") for p in op.bound):
         return False
     nd = len(shape)
-    if axis is None:
-        axes = list(range(nd))
-    elif isinstance(axis, int) and not isinstance(axis, bool):
-        axes = [axis]
-    elif isinstance(axis, tuple) and all(isinstance(a, int) for a in axis):
-        axes = list(axis)
-    else:
+    axes = reduced_axes(axis, nd)
+    if axes is None:
         return False
     lead = nd - len(delta)
     for ax in axes:
-        if not -nd <= ax < nd:
-            return False
-        i = ax % nd - lead
+        i = ax - lead
         if i >= 0 and (delta[i] != 1 or not keep):
             # d varies along this axis, or the axis disappears while d has it
             return False

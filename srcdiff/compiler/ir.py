@@ -145,3 +145,29 @@ def walk(stmts: list):
 
 def names_in(expr: ast.AST) -> list[str]:
     return [n.id for n in ast.walk(expr) if isinstance(n, ast.Name)]
+
+
+def reads_of(s) -> ast.AST:
+    """Everything statement ``s`` itself reads (not its nested blocks)."""
+    if isinstance(s, Assign):
+        return s.value
+    if isinstance(s, Unpack):
+        return ast.Name(id=s.value, ctx=ast.Load())
+    if isinstance(s, Append):
+        return ast.Tuple(elts=[ast.Name(id=s.lst, ctx=ast.Load()), s.value], ctx=ast.Load())
+    if isinstance(s, SetItem):
+        return ast.Tuple(elts=[ast.Name(id=s.target, ctx=ast.Load()), s.index, s.value], ctx=ast.Load())
+    if isinstance(s, Expr):
+        return s.node
+    if isinstance(s, If):
+        return s.test
+    if isinstance(s, For):
+        return ast.Tuple(elts=list(s.range_args) + ([ast.Name(id=s.counter, ctx=ast.Load())] if s.counter else []),
+                         ctx=ast.Load())
+    if isinstance(s, While):
+        return s.test if s.test is not None else ast.Constant(value=None)
+    if isinstance(s, BreakIf):
+        return ast.Name(id=s.flag, ctx=ast.Load())
+    if isinstance(s, Return):
+        return s.value
+    return ast.Constant(value=None)

@@ -89,9 +89,9 @@ def check(fn: ir.Function, shapes: dict[str, tuple]) -> None:
     end = len(order)
     for st in order:
         for t in _aliases(st, targets, shapes):
-            for name, use in _uses_of_alias(st, order, targets, shapes, fn, end):
+            for name, use in _uses_of_alias(st, order, shapes, fn):
                 for s in sets:
-                    if s.target == t and _between(st, s, use, pos, loops_of, name, order):
+                    if s.target == t and _between(st, s, use, pos, loops_of, end):
                         raise src.error(
                             f"{_describe(st)} is another name for the memory of {_user(t)}, which line {s.line} "
                             f"assigns into before {_user(name)} is read again: the gradient would miss that change",
@@ -123,7 +123,7 @@ def _alias_name(st) -> str | None:
     return None
 
 
-def _uses_of_alias(st, order: list, targets: set[str], shapes: dict, fn: ir.Function, end: int):
+def _uses_of_alias(st, order: list, shapes: dict, fn: ir.Function):
     """(name, statement or None for the result) for every read of the second
     name ``st`` makes, following further names made from it."""
     names = [_alias_name(st)] if _alias_name(st) else list(st.targets) if isinstance(st, ir.Unpack) else []
@@ -132,10 +132,7 @@ def _uses_of_alias(st, order: list, targets: set[str], shapes: dict, fn: ir.Func
     while names:
         a = names.pop()
         for u in order:
-            if u is st or not isinstance(u, (ir.Assign, ir.Unpack, ir.Append, ir.SetItem, ir.Expr, ir.If, ir.While,
-                                               ir.For, ir.Return)):
-                continue
-            if a in _reads(u):
+            if u is not st and a in ir.names_in(ir.reads_of(u)):
                 out.append((a, u))
                 new = _alias_name(u)
                 if _aliases(u, {a}, shapes) and new and new not in seen:
@@ -146,31 +143,10 @@ def _uses_of_alias(st, order: list, targets: set[str], shapes: dict, fn: ir.Func
     return out
 
 
-def _reads(st) -> set[str]:
-    """The names a statement itself reads (not its nested blocks)."""
-    if isinstance(st, ir.Assign):
-        return set(ir.names_in(st.value))
-    if isinstance(st, ir.Unpack):
-        return {st.value}
-    if isinstance(st, ir.Append):
-        return {st.lst} | set(ir.names_in(st.value))
-    if isinstance(st, ir.SetItem):
-        return {st.target} | set(ir.names_in(st.index)) | set(ir.names_in(st.value))
-    if isinstance(st, ir.Expr):
-        return set(ir.names_in(st.node))
-    if isinstance(st, (ir.If, ir.While)):
-        return set(ir.names_in(st.test)) if st.test is not None else set()
-    if isinstance(st, ir.For):
-        return {n for e in st.range_args for n in ir.names_in(e)}
-    if isinstance(st, ir.Return):
-        return set(ir.names_in(st.value))
-    return set()
-
-
-def _between(made, change, use, pos: dict, loops_of: dict, name: str, order: list) -> bool:
+def _between(made, change, use, pos: dict, loops_of: dict, end: int) -> bool:
     """Can ``change`` run after ``made`` and before ``use`` (None: the end)?"""
     p_made, p_change = pos[id(made)], pos[id(change)]
-    p_use = len(order) if use is None else pos[id(use)]
+    p_use = end if use is None else pos[id(use)]
     if p_made < p_change < p_use:
         return True
     made_loops = set(loops_of[id(made)])

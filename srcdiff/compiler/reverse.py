@@ -24,6 +24,7 @@ import numpy as np
 
 from . import ir
 from .activity import Activity
+from .graph import reduced_axes, reduction_of
 from .simplify import simplify
 
 COMMENT = "__srcdiff_comment__"
@@ -449,7 +450,7 @@ class Reverse:
         out = set(self.needed)
         for st in ir.walk(self.fn.body):
             if id(st) not in inside and id(st) not in self.dead:
-                out |= {n.id for n in ast.walk(_reads_of(st)) if isinstance(n, ast.Name)}
+                out |= {n.id for n in ast.walk(ir.reads_of(st)) if isinstance(n, ast.Name)}
         if isinstance(self.fn.result, ast.Name):
             out.add(self.fn.result.id)
         return out
@@ -477,7 +478,7 @@ class Reverse:
             for st in ir.walk(self.fn.body):
                 if id(st) in dead:
                     continue
-                for n in ast.walk(_reads_of(st)):
+                for n in ast.walk(ir.reads_of(st)):
                     if isinstance(n, ast.Name):
                         used.add(n.id)
             new = {id(st) for st in candidates if st.target not in used} - dead
@@ -559,7 +560,7 @@ class Reverse:
         op = s.op
         if op is not None and op.kind == "rule" and isinstance(v, ast.Call) and v.args and \
                 isinstance(v.func, ast.Attribute) and isinstance(v.args[0], ast.Name):
-            method = next((m for f, m in _REDUCTION_METHODS if op.rule.fn is f), None)
+            method = reduction_of(op) if op.rule.fn is not None else None
             sh = self.ctx.shapes.get(v.args[0].id)
             if method and sh is not None and sh[0] == "array" and sh[2] == "f":
                 return ast.Call(func=ast.Attribute(value=copy.deepcopy(v.args[0]), attr=method, ctx=ast.Load()),
@@ -574,17 +575,8 @@ class Reverse:
         the stack saves.  Returns (hoisted, the rest of the body)."""
         import operator
 
-        changing = {loop.target} if isinstance(loop, ir.For) else set()
-        for st in ir.walk(loop.body):
-            if isinstance(st, ir.Assign):
-                changing.add(st.target)
-            elif isinstance(st, ir.Unpack):
-                changing.update(st.targets)
-            elif isinstance(st, ir.Append):
-                changing.add(st.lst)
-            elif isinstance(st, ir.For):
-                changing.add(st.target)
-        if getattr(loop, "counter", None):
+        changing = self._assigned_in(loop.body) | ({loop.target} if isinstance(loop, ir.For) else set())
+        if loop.counter:
             changing.add(loop.counter)
         hoisted, rest = [], []
         for st in loop.body:
@@ -771,7 +763,8 @@ class Reverse:
         g = N(dy)
         contribs: list = []
         if dy in self.uniform and not (op.kind == "copy" or op.kind == "rule" and
-                                       (op.rule.group in ("operator", "elementwise") or _spread_kind(op))):
+                                       (op.rule.group in ("operator", "elementwise") or
+                                        reduction_of(op) in ("sum", "mean"))):
             self._materialize(dy, out)
         rename_old: dict[str, ast.expr] = {}
         prev_stmts: list[ast.stmt] = []
@@ -840,7 +833,7 @@ class Reverse:
         if len(bare) != 1 or not self.adj_state.get(dy) or dy in self.uniform:
             return contribs
         x = contribs[bare[0]][0]
-        if x == self._primal_of_adj(dy) or sum(c[0] == x for c in contribs) != 1:
+        if self.adj_names.get(x) == dy or sum(c[0] == x for c in contribs) != 1:
             return contribs
         # the others must compute new values from dy (no views of it), and go first: adding
         # into the taken-over array happens after they have read it
@@ -852,11 +845,6 @@ class Reverse:
         c = contribs[i]
         return contribs[:i] + contribs[i + 1:] + [(c[0], c[1], True) + tuple(c[3:])]
 
-    def _primal_of_adj(self, d: str) -> str | None:
-        for p, a in self.adj_names.items():
-            if a == d:
-                return p
-        return None
 
     def _redo_full(self, s, out, prev_stmts, pops, rename_old):
         contribs = self._rule_contribs(s, N(self.adj(s.target)), rename_old) or []
@@ -1011,7 +999,7 @@ class Reverse:
                     return None
                 out.append(got)
                 continue
-            fresh = _is_fresh(expr, ctx.np) and p not in rule.aliases
+            fresh = _is_fresh(expr, ctx.np) and (p not in rule.aliases or _always_new(expr, ctx.np))
             full = _full_call(expr, ctx.np)
             if self.rev_depth == 0 and not self.first_pass and full is not None and \
                     all(n.id == dy for n in ast.walk(full[1]) if isinstance(n, ast.Name)):
@@ -1067,9 +1055,9 @@ class Reverse:
         for a full sum, a column for a row-wise one - and broadcast where used,
         instead of an array of copies.  None when the generic rule must do."""
         op = s.op
-        kind = _spread_kind(op)
+        kind = reduction_of(op)
         x = op.bound.get("a")
-        if kind is None or self.rev_depth or self.first_pass or not isinstance(x, ast.Name) or \
+        if kind not in ("sum", "mean") or self.rev_depth or self.first_pass or not isinstance(x, ast.Name) or \
                 not self.active(x.id):
             return None
         st = op.static
@@ -1081,18 +1069,9 @@ class Reverse:
                 sy[0] not in ("array", "scalar"):
             return None
         sx, sy = tuple(sx[1]), tuple(sy[1])
-        nd = len(sx)
-        if axis is None:
-            axes = list(range(nd))
-        elif isinstance(axis, int) and not isinstance(axis, bool):
-            axes = [axis]
-        elif isinstance(axis, tuple) and all(isinstance(a, int) and not isinstance(a, bool) for a in axis):
-            axes = list(axis)
-        else:
+        axes = reduced_axes(axis, len(sx))
+        if axes is None:
             return None
-        if any(not -nd <= a < nd for a in axes) or len({a % nd for a in axes if nd}) != len(axes):
-            return None
-        axes = sorted(a % nd for a in axes)
         dy = self.adj(s.target)
         stored = self.uniform[dy][1] if dy in self.uniform else sy
         expr: ast.expr = g
@@ -1542,19 +1521,14 @@ _FRESH_NP = {"outer", "dot", "matmul", "full", "zeros_like", "ones_like", "zeros
              "trace", "take", "repeat", "tile", "pad", "sort", "cosh", "sinh", "log1p", "expm1"}
 
 
-# NumPy reductions whose ndarray method takes the same arguments after the array
-_REDUCTION_METHODS = [(np.sum, "sum"), (np.mean, "mean"), (np.max, "max"), (np.amax, "max"), (np.min, "min"),
-                      (np.amin, "min"), (np.prod, "prod")]
-
-
-def _spread_kind(op: ir.Op) -> str | None:
-    """"sum" or "mean" for the rules of np.sum, np.mean and their methods."""
-    if op.kind != "rule":
-        return None
-    fn = op.rule.fn
-    if fn is None:
-        return {"ndarray.sum": "sum", "ndarray.mean": "mean"}.get(op.rule.name)
-    return "sum" if fn is np.sum else "mean" if fn is np.mean else None
+def _always_new(expr: ast.expr, np_name: str) -> bool:
+    """Arithmetic, or a NumPy call that builds a new array from scratch whatever
+    its arguments (``np.full(shape, g)``), even in a rule that may alias ``g``."""
+    if isinstance(expr, (ast.BinOp, ast.UnaryOp)):
+        return True
+    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
+        isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name and \
+        expr.func.attr in ("full", "zeros", "ones", "repeat", "tile", "outer", "copy")
 
 
 def _is_fresh(expr: ast.expr, np_name: str) -> bool:
@@ -1580,32 +1554,6 @@ def _full_call(expr: ast.expr, np_name: str):
             all(isinstance(e, ast.Constant) for e in expr.args[0].elts):
         return tuple(e.value for e in expr.args[0].elts), expr.args[1]
     return None
-
-
-def _reads_of(s) -> ast.AST:
-    """Everything statement ``s`` itself reads (not its nested blocks)."""
-    if isinstance(s, ir.Assign):
-        return s.value
-    if isinstance(s, ir.Unpack):
-        return ast.Name(id=s.value, ctx=ast.Load())
-    if isinstance(s, ir.Append):
-        return ast.Tuple(elts=[ast.Name(id=s.lst, ctx=ast.Load()), s.value], ctx=ast.Load())
-    if isinstance(s, ir.SetItem):
-        return ast.Tuple(elts=[ast.Name(id=s.target, ctx=ast.Load()), s.index, s.value], ctx=ast.Load())
-    if isinstance(s, ir.Expr):
-        return s.node
-    if isinstance(s, ir.If):
-        return s.test
-    if isinstance(s, ir.For):
-        return ast.Tuple(elts=list(s.range_args) + ([ast.Name(id=s.counter, ctx=ast.Load())] if s.counter else []),
-                         ctx=ast.Load())
-    if isinstance(s, ir.While):
-        return s.test if s.test is not None else ast.Constant(value=None)
-    if isinstance(s, ir.BreakIf):
-        return ast.Name(id=s.flag, ctx=ast.Load())
-    if isinstance(s, ir.Return):
-        return s.value
-    return ast.Constant(value=None)
 
 
 def _all_targets(rev: Reverse, s) -> list[str]:
