@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
+import os
 import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any, Union
 
@@ -21,8 +25,13 @@ Wrt = Union[int, str, Sequence[int | str]]
 
 _LOCK = threading.RLock()
 # (code, globals id, closure ids, wrt, kinds) -> Compiled; a function redefined
-# with the same name has a new code object, so it is never served a stale adjoint
-_CACHE: dict[tuple, driver.Compiled] = {}
+# with the same name has a new code object, so it is never served a stale adjoint.
+# Gradient functions hold their adjoints; this table only lets two of them share
+# one, and forgets it when no gradient function holds it any more.
+_CACHE: weakref.WeakValueDictionary[tuple, driver.Compiled] = weakref.WeakValueDictionary()
+# argument shapes one gradient function specializes for; past that, calls with new
+# shapes share one shape-generic adjoint (variable-length sequences, say)
+MAX_SPECIALIZED = 16
 
 
 def _kind(v: Any) -> str:
@@ -92,7 +101,8 @@ class GradientFunction(functools.partial):
         self = super().__new__(cls, ns["dispatch"])
         self._ns = ns
         ns["slow"] = self._call
-        self._fast: dict[Any, Any] = {}  # spec key -> dispatcher code checking it
+        self._fast: OrderedDict[Any, Any] = OrderedDict()  # spec key -> dispatcher code checking it
+        self._counter = itertools.count()
         return self
 
     def __reduce__(self):
@@ -121,7 +131,9 @@ class GradientFunction(functools.partial):
             raise SrcdiffError("wrt is empty: name at least one argument to differentiate with respect to")
         self.wrt: list[str] = [self._param_name(w) for w in items]
         self._positions = [self.params.index(w) for w in self.wrt]
-        self._compiled: dict[tuple, driver.Compiled] = {}
+        # compiled adjoints by argument shapes, least recently used first (at most MAX_SPECIALIZED)
+        self._compiled: OrderedDict[Any, driver.Compiled] = OrderedDict()
+        self._shapes_seen = 0  # distinct argument shapes compiled for
         self.last: driver.Compiled | None = None
         functools.update_wrapper(self, fn)
         self.__srcdiff_wrapped__ = fn
@@ -178,20 +190,33 @@ class GradientFunction(functools.partial):
 
     def compiled_for(self, args: tuple, kwargs: dict) -> driver.Compiled:
         key = _spec_key(args, kwargs)
+        generic = key is None or key not in self._compiled and self._shapes_seen >= MAX_SPECIALIZED
+        values = self._wrt_values(args, kwargs)
+        if generic:
+            # ever-new shapes (or arguments too big to key): stop specializing, and let one
+            # shape-generic adjoint per kind of argument serve them all
+            kinds = dict(zip(self.wrt, (_kind(v) for v in values)))
+            key = ("generic", tuple(sorted(kinds.items())))
         c = self._compiled.get(key)
         if c is not None and c.version == TABLE.version:
             for g, n, obj in c.deps:
                 if g.get(n) is not obj:
                     break
             else:
+                self._compiled.move_to_end(key)
+                self.last = c
                 return c
-        values = self._wrt_values(args, kwargs)
         for name, v in zip(self.wrt, values):
             _check_leaves(name, v, _fname(self.fn))
         kinds = dict(zip(self.wrt, (_kind(v) for v in values)))
-        c = compile_cached(self.fn, self.wrt, kinds, args=args if key is not None else None, kwargs=kwargs,
-                           spec=key, keep_value=self.with_value, single=self.single)
+        if not generic and c is None:
+            self._shapes_seen += 1
+        c = compile_cached(self.fn, self.wrt, kinds, args=None if generic else args, kwargs=kwargs,
+                           spec=None if generic else key, keep_value=self.with_value, single=self.single)
         self._compiled[key] = c
+        self._compiled.move_to_end(key)
+        while len(self._compiled) > MAX_SPECIALIZED:
+            self._compiled.popitem(last=False)
         self.last = c
         return c
 
@@ -201,7 +226,7 @@ class GradientFunction(functools.partial):
         if c is None or c.deps or c.version != TABLE.version:
             c = self.compiled_for(args, kwargs)
         self.last = c
-        if key is not None and not kwargs and not c.deps:
+        if key is not None and not kwargs and not c.deps and self._compiled.get(key) is c:
             self._go_fast(key, args, c)
         # the generated function returns exactly what the user gets
         return c.fn(*args, **kwargs)
@@ -210,16 +235,20 @@ class GradientFunction(functools.partial):
         """Point the dispatcher at ``c`` for calls shaped like ``args``."""
         code = self._fast.get(key)
         if code is None or code[1] is not c:
-            n = len(self._ns)
+            n = next(self._counter)
+            own = [f"adjoint_{n}"]
             checks = [f"T.version == {c.version}"]
             for i, a in enumerate(args):
                 t = type(a)
                 if t is np.ndarray:
                     self._ns[f"dtype_{n}_{i}"] = a.dtype
+                    own.append(f"dtype_{n}_{i}")
                     checks.append(f"type(a{i}) is nd and a{i}.shape == {a.shape!r} and a{i}.dtype is dtype_{n}_{i}")
                 elif t is float or t is int:
                     checks.append(f"type(a{i}) is {t.__name__}")
                 else:
+                    for name in own[1:]:
+                        del self._ns[name]
                     return  # other arguments: the general path keys them
             self._ns[f"adjoint_{n}"] = c.fn
             # the arguments bind straight to positional-only parameters (no tuple to unpack);
@@ -233,8 +262,12 @@ class GradientFunction(functools.partial):
                    f"    given = tuple(a for a in ({names}{',' if len(args) == 1 else ''}) if a is not MISSING)\n"
                    f"    return slow(given + rest, kwargs)\n")
             exec(compile(src, f"<srcdiff dispatch {_fname(self.fn)}>", "exec"), self._ns)
-            code = (self._ns.pop("dispatch"), c)
+            code = (self._ns.pop("dispatch"), c, own)
             self._fast[key] = code
+            while len(self._fast) > MAX_SPECIALIZED:  # least recently made first
+                _, (_, _, names) = self._fast.popitem(last=False)
+                for name in names:
+                    self._ns.pop(name, None)
         # one C call swaps the dispatcher (partial's pickling hook): no thread sees half a change
         functools.partial.__setstate__(self, (code[0], (), None, self.__dict__))
 
@@ -247,6 +280,14 @@ class GradientFunction(functools.partial):
     def __repr__(self) -> str:
         kind = "value_and_grad" if self.with_value else "grad"
         return f"<srcdiff {kind} of {_fname(self.fn)} wrt {', '.join(self.wrt)}>"
+
+    def _repr_html_(self) -> str:  # Jupyter: the generated code, highlighted (srcdiff/display.py)
+        from . import display
+        return display.gradient_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from . import display
+        return display.gradient_markdown(self)
 
 
 def _spec(v: Any, budget: list[int]) -> Any:
@@ -327,10 +368,41 @@ def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str], debug_st
         c = _CACHE.get(key)
         if c is not None and c.version == TABLE.version and all(g.get(n) is obj for g, n, obj in c.deps):
             return c
-        c = driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args, kwargs=kwargs,
-                                   keep_value=keep_value, single=single)
+        c = _reported(lambda: driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args,
+                                                     kwargs=kwargs, keep_value=keep_value, single=single))
         _CACHE[key] = c
         return c
+
+
+def _reported(compile_it: Callable[[], driver.Compiled]) -> driver.Compiled:
+    """Errors of the compiler as the user sees them: a ``SrcdiffError`` with its
+    message and no compiler frames; any other exception from inside the compiler
+    is a bug of srcdiff's, reported as an internal ``SrcdiffError`` that names the
+    function and line being compiled (``SRCDIFF_DEBUG=1`` chains the original)."""
+    from .compiler import site
+
+    site.reset()
+    try:
+        return compile_it()
+    except SrcdiffError as exc:
+        if os.environ.get("SRCDIFF_DEBUG"):
+            raise
+        raise exc.with_traceback(None) from None
+    except RecursionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every other exception is srcdiff's own bug
+        filename, line, where = site.describe()
+        err = SrcdiffError(
+            f"internal error in srcdiff while compiling {where or 'a gradient'}: {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}",
+            filename=filename, lineno=line,
+            hint="this is a bug in srcdiff, not in your code; please report it with the source of the "
+            "function (and its helpers) and the shapes of the arguments; SRCDIFF_DEBUG=1 shows the "
+            "compiler's traceback")
+        err.internal = exc
+        if os.environ.get("SRCDIFF_DEBUG"):
+            raise err from exc
+        raise err.with_traceback(None) from None
 
 
 def _decorator(fn: Callable | None, wrt: Wrt, with_value: bool):
@@ -389,6 +461,18 @@ def source(g: Any) -> str:
     raise SrcdiffError(f"source() needs a function made by srcdiff.grad or value_and_grad, got {g!r}")
 
 
+class _Graph(Graph):
+    """A graph that Jupyter shows as an SVG drawing (with Graphviz) or text (srcdiff/display.py)."""
+
+    def _repr_html_(self) -> str:
+        from . import display
+        return display.graph_html(self)
+
+    def _repr_markdown_(self) -> str:
+        from . import display
+        return display.graph_markdown(self)
+
+
 def graph(fn: Callable, wrt: Wrt | None = None) -> Graph:
     """The SSA computation graph of ``fn`` after normalization.  Values that
     carry gradients (for ``wrt``, all parameters by default) are marked ``*``."""
@@ -398,7 +482,7 @@ def graph(fn: Callable, wrt: Wrt | None = None) -> Graph:
     else:
         items = [wrt] if not isinstance(wrt, (tuple, list)) else list(wrt)
         names = [f.params[w] if isinstance(w, int) else w for w in items]
-    return Graph(f, analyze(f, names))
+    return _Graph(f, analyze(f, names))
 
 
 def stack_stats(fn: Callable, *args: Any, wrt: Wrt = 0, **kwargs: Any) -> dict[str, int]:

@@ -42,3 +42,8 @@ class SrcdiffError(Exception):
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+class InternalError(Exception):
+    """The compiler caught itself producing something it must not.  Never
+    reaches the user as such: the API reports it as an internal SrcdiffError."""

@@ -324,7 +324,7 @@ def nanmean_grad(g, x, axis=None, keepdims=False):
     x = np.asarray(x)
     ok = ~np.isnan(x)
     n = np.sum(ok, axis=_norm_axis(axis, x.ndim), keepdims=True)
-    return np.where(ok, _expand(g, x.shape, axis, keepdims) / n, 0.0)
+    return np.where(ok, _expand(g, x.shape, axis, keepdims) / np.maximum(n, 1), 0.0)
 
 
 def cumsum_grad(g, x, axis=None):

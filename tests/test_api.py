@@ -97,7 +97,9 @@ def test_size_one_array_output_is_a_scalar():
     np.testing.assert_allclose(srcdiff.grad(h)(np.array([1.0, 2.0])), [2.0, 0.0])
 
 
-def test_inputs_are_not_mutated(rng):
+def test_inplace_change_of_an_argument_is_refused(rng):
+    # NumPy would change the caller's array through y: srcdiff says so instead of
+    # differentiating a different program, and leaves the array alone
     x = rng.normal(size=4)
     x0 = x.copy()
 
@@ -106,8 +108,16 @@ def test_inputs_are_not_mutated(rng):
         y += 1.0
         return np.sum(y * y)
 
-    srcdiff.grad(h)(x)
+    with pytest.raises(srcdiff.SrcdiffError, match=r"y op= \.\.\. changes y in place.*\(y = x\)"):
+        srcdiff.grad(h)(x)
     np.testing.assert_array_equal(x, x0)
+
+    def h2(x):
+        y = x * 1.0
+        y += 1.0  # y is the function's own array: fine
+        return np.sum(y * y)
+
+    np.testing.assert_allclose(srcdiff.grad(h2)(x), 2 * (x + 1.0))
 
 
 def test_source_and_linecache(rng):

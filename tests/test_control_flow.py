@@ -246,14 +246,14 @@ def boom(x, fail):
     for i in range(3):
         x = np.sin(x)
         if fail and i == 1:
-            x = x + np.log(-1.0 + 0.0 * x).astype(int)
+            x = x + np.ones(3)  # shapes (2,) and (3,): NumPy raises, half way through the loop
     return np.sum(x)
 
 
 def test_exception_leaves_nothing_behind():
     g = srcdiff.grad(boom)
     good = g(np.ones(2), False)
-    with pytest.raises(Exception), np.errstate(invalid="ignore"):
+    with pytest.raises(ValueError, match="broadcast"):
         g(np.ones(2), True)
     np.testing.assert_allclose(g(np.ones(2), False), good)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import math
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,7 +13,7 @@ import numpy as np
 
 from .. import runtime
 from ..errors import SrcdiffError
-from . import emit, ir, mutation
+from . import emit, ir, mutation, site
 from .activity import Activity, analyze
 from .frontend import parse_function
 from .graph import Resolver
@@ -36,6 +37,17 @@ def _calls_signature(calls: list | None) -> Any:
 MAX_HELPER_DEPTH = 50
 
 
+def helper_base_name(fn: Any, stmt: Any) -> str:
+    """What generated names for a helper start with: its name, or for a lambda
+    the name the call site uses (``sigmoid = lambda z: ...``)."""
+    name = getattr(fn, "__name__", "")
+    if name.isidentifier() and name != "lambda":
+        return name
+    called = getattr(getattr(stmt, "op", None), "name", "") or ""
+    called = called.rsplit(".", 1)[-1]
+    return called if called.isidentifier() else "helper"
+
+
 @dataclass
 class Compiled:
     """A compiled adjoint: the callable, its readable source, and the global
@@ -50,8 +62,9 @@ class Compiled:
 
 def front(fn: Any) -> ir.Function:
     src = parse_function(fn)
-    f = normalize(src)
-    Resolver(f).run()
+    with site.compiling(src):
+        f = normalize(src)
+        Resolver(f).run()
     return f
 
 
@@ -138,43 +151,49 @@ class Unit:
             raise SrcdiffError(f"helpers nested more than {MAX_HELPER_DEPTH} deep (at {fn.__qualname__})")
         try:
             f = front(fn)
-            base = fn.__name__ if fn.__name__.isidentifier() else "helper"
-            fwd = self.fresh_global(f"{base}_fwd", f.names)
-            bwd = self.fresh_global(f"{base}_bwd", f.names)
-            res = f.result
-            container = False
-            if isinstance(res, ast.Name):
-                for s in ir.walk(f.body):
-                    if isinstance(s, ir.Assign) and s.target == res.id and s.op is not None and \
-                            s.op.kind in ("tuple", "list", "dict"):
-                        container = True
-            spec = HelperSpec(fn=fn, fwd=fwd, bwd=bwd, varied=list(varied), params=list(f.params),
-                              returns_container=container)
-            self.specs[key] = spec
-            self.record_deps(f)
-            act = analyze(f, list(varied))
-            ctx = self.context(f, {})
-            if sig is not None:
-                runs = [probe(f, a, k) for a, k in calls]
-                ctx.shapes = merge(runs)
-                ctx.helper_calls = {}
-                for r in runs:
-                    if r is not None:
-                        for site, recorded in r.calls.items():
-                            ctx.helper_calls.setdefault(site, []).extend(recorded)
-            mutation.check(f, ctx.shapes)
-            ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
-            act = _cut_invariant(f, list(varied), act, ctx)
-            rev = Reverse(f, act, ctx, list(varied), mode="helper")
-            rev.spec = spec
-            defs = rev.build()
-            grp = self.group(f.source.globals)
-            grp["defs"].extend(defs)
-            grp["inject"].update(ctx.inject)
-            grp["names"] += [fwd, bwd]
-            return spec
+            with site.compiling(f.source):
+                return self._helper_spec(f, fn, varied, stmt, calls, key, sig)
         finally:
             self.depth -= 1
+
+    def _helper_spec(self, f: ir.Function, fn: Any, varied: list[str], stmt: Any, calls: list | None,
+                     key: tuple, sig: Any) -> HelperSpec:
+        base = helper_base_name(fn, stmt)
+        fwd = self.fresh_global(f"{base}_fwd", f.names)
+        bwd = self.fresh_global(f"{base}_bwd", f.names)
+        res = f.result
+        container = False
+        if isinstance(res, ast.Name):
+            for s in ir.walk(f.body):
+                if isinstance(s, ir.Assign) and s.target == res.id and s.op is not None and \
+                        s.op.kind in ("tuple", "list", "dict"):
+                    container = True
+        spec = HelperSpec(fn=fn, fwd=fwd, bwd=bwd, varied=list(varied), params=list(f.params),
+                          returns_container=container, base=base)
+        self.specs[key] = spec
+        self.record_deps(f)
+        act = analyze(f, list(varied))
+        ctx = self.context(f, {})
+        if sig is not None:
+            runs = [probe(f, a, k) for a, k in calls]
+            ctx.shapes = merge(runs)
+            ctx.helper_calls = {}
+            for r in runs:
+                if r is not None:
+                    ctx.mutable |= r.mutable
+                    for call_site, recorded in r.calls.items():
+                        ctx.helper_calls.setdefault(call_site, []).extend(recorded)
+        mutation.check(f, ctx.shapes, ctx.mutable)
+        ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
+        act = _cut_invariant(f, list(varied), act, ctx)
+        rev = Reverse(f, act, ctx, list(varied), mode="helper")
+        rev.spec = spec
+        defs = rev.build()
+        grp = self.group(f.source.globals)
+        grp["defs"].extend(defs)
+        grp["inject"].update(ctx.inject)
+        grp["names"] += [fwd, bwd]
+        return spec
 
     def fresh_global(self, base: str, local_names: set[str]) -> str:
         name = base
@@ -190,6 +209,7 @@ class Unit:
         all_names = [n for gid in self.order for n in self.groups[gid]["names"]]
         built: dict[str, Any] = {}
         sources = []
+        self.filenames: list[str] = []
         for gid in self.order:
             grp = self.groups[gid]
             text = emit.render(grp["defs"])
@@ -199,6 +219,7 @@ class Unit:
                 if n not in grp["names"]:
                     inject.setdefault(n, None)
             fns = emit.build(text, grp["names"], inject, grp["globals"], label)
+            self.filenames.append(fns.pop("__filename__"))
             built.update(fns)
         for fn in built.values():
             for n in all_names:
@@ -219,8 +240,14 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
     """Generate, compile and link the adjoint of ``fn`` w.r.t. the parameters
     ``wrt``.  The result's ``fn`` returns the gradient (one, or a tuple when
     not ``single``), preceded by f's value when ``keep_value``."""
-    unit = Unit(debug_stack)
     f = front(fn)
+    with site.compiling(f.source):
+        return _compile_main(f, fn, wrt, kinds, debug_stack, args, kwargs, keep_value, single)
+
+
+def _compile_main(f: ir.Function, fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool,
+                  args: tuple | None, kwargs: dict | None, keep_value: bool, single: bool) -> Compiled:
+    unit = Unit(debug_stack)
     unit.taken |= f.names
     act = analyze(f, wrt)
     base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
@@ -237,8 +264,9 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
             ctx.shapes = probed.shapes
             ctx.float_arrays = probed.float_arrays
             ctx.helper_calls = probed.calls
+            ctx.mutable = set(probed.mutable)
     unit.record_deps(f)
-    mutation.check(f, ctx.shapes)
+    mutation.check(f, ctx.shapes, ctx.mutable)
     ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
     act = _cut_invariant(f, wrt, act, ctx)
     rev = Reverse(f, act, ctx, wrt, mode="main", gen_name=gen_name)
@@ -253,4 +281,7 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
     built, source = unit.link(getattr(fn, "__qualname__", base))
     from ..rules import TABLE
 
-    return Compiled(fn=built[gen_name], source=source, deps=unit.deps, name=gen_name, version=TABLE.version)
+    compiled = Compiled(fn=built[gen_name], source=source, deps=unit.deps, name=gen_name, version=TABLE.version)
+    # the text stays in linecache (tracebacks, inspect) exactly as long as the code can run
+    weakref.finalize(compiled, emit.forget, list(unit.filenames))
+    return compiled

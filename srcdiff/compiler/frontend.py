@@ -84,7 +84,8 @@ def parse_function(fn: Any) -> Source:
         raise SrcdiffError(
             f"cannot read the source of {fn.__qualname__} (defined in {filename})",
             hint="srcdiff needs the function's source: define it in a file or notebook cell, "
-            "not with exec() or in the interactive prompt without a file",
+            "not with exec() or in the interactive prompt without a file; or register its derivative "
+            "with srcdiff.defvjp",
         ) from None
     text = textwrap.dedent("".join(src_lines))
     try:

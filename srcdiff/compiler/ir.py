@@ -36,6 +36,7 @@ class Assign:
     line: int
     op: Op | None = None
     counter: bool = False  # loop-counter increment: never saved, no adjoint
+    inplace: bool = False  # from ``x op= e``: on an array (or list) NumPy changes x's memory in place
 
 
 @dataclass

@@ -38,13 +38,39 @@ _VIEW_NAMES = {"T", "mT", "real", "imag", "flat", "reshape", "ravel", "transpose
                "diagonal"}
 
 
-def check(fn: ir.Function, shapes: dict[str, tuple]) -> None:
-    """Raise a SrcdiffError for assignments into arrays srcdiff cannot follow."""
-    sets = [s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)]
-    if not sets:
-        return
+def inplace_changes(fn: ir.Function, mutable: set[str]) -> list[tuple[ir.Assign, str]]:
+    """``x op= e`` statements on values that are arrays or lists (which change in
+    place), with the name of the memory they change (the old ``x``)."""
+    out = []
+    for s in ir.walk(fn.body):
+        if isinstance(s, ir.Assign) and s.inplace and isinstance(s.value, ast.BinOp) and \
+                isinstance(s.value.left, ast.Name) and s.value.left.id in mutable:
+            out.append((s, s.value.left.id))
+    return out
+
+
+def check(fn: ir.Function, shapes: dict[str, tuple], mutable: set[str] = frozenset()) -> None:
+    """Raise a SrcdiffError for assignments into arrays srcdiff cannot follow.
+
+    ``x op= e`` on an array (or a list) changes its memory in place, like
+    ``x[...] = x op e``; srcdiff computes it as ``x = x op e``, which is the
+    same program exactly when no other name sees that memory: the array is
+    one this function made, and no view or second name of it is read after
+    the change.  ``mutable`` names the values the probe saw as arrays or lists
+    (without a probe nothing is known, and numbers rebind)."""
     src = fn.source
-    targets = {s.target for s in sets}
+    for st, old in inplace_changes(fn, mutable):
+        if old in fn.params:
+            user = _user(old)
+            raise src.error(f"{user} {_AUG.get(type(st.value.op), 'op')}= ... changes the caller's array {user} "
+                            "in place, which srcdiff cannot differentiate", lineno=st.line,
+                            hint=f"compute a new array instead: {user} = {user} "
+                            f"{_AUG.get(type(st.value.op), 'op')} ...")
+    sets = [s for s in ir.walk(fn.body) if isinstance(s, ir.SetItem)]
+    changes: list = [(s, s.target) for s in sets] + inplace_changes(fn, mutable)
+    if not changes:
+        return
+    targets = {t for _, t in changes}
     for s in sets:
         user = _user(s.target)
         sh = shapes.get(s.target)
@@ -58,11 +84,16 @@ def check(fn: ir.Function, shapes: dict[str, tuple]) -> None:
                 raise src.error(f"assignment with an integer-array index ({n}) is not supported: the index may "
                                 "repeat a position, and NumPy keeps only one of those writes", lineno=s.line,
                                 hint="use a boolean mask, slices, or a loop over the positions")
+    inplace_targets = {t for st, t in changes if isinstance(st, ir.Assign)}
     for st in ir.walk(fn.body):
         if isinstance(st, ir.Assign) and st.target in targets and not _fresh(st):
-            raise src.error(f"assignment into {_user(st.target)}, which may share memory with another array",
-                            lineno=st.line,
-                            hint=f"srcdiff assigns only into arrays the function makes; make a new one, e.g. "
+            if st.target in inplace_targets:
+                what = f"{_user(st.target)} op= ... changes {_user(st.target)} in place, and"
+            else:
+                what = f"assignment into {_user(st.target)}:"
+            raise src.error(f"{what} {_user(st.target)} may share memory with another array "
+                            f"({_describe(st)})", lineno=st.line,
+                            hint=f"srcdiff changes in place only arrays the function makes; make a new one, e.g. "
                             f"{_user(st.target)} = {ast.unparse(st.value)}.copy()")
         if isinstance(st, (ir.Unpack, ir.For)):
             names = st.targets if isinstance(st, ir.Unpack) else [st.target]
@@ -90,14 +121,28 @@ def check(fn: ir.Function, shapes: dict[str, tuple]) -> None:
     for st in order:
         for t in _aliases(st, targets, shapes):
             for name, use in _uses_of_alias(st, order, shapes, fn):
-                for s in sets:
-                    if s.target == t and _between(st, s, use, pos, loops_of, end):
+                for s, changed in changes:
+                    if changed == t and s is not st and _between(st, s, use, pos, loops_of, end):
+                        how = "assigns into" if isinstance(s, ir.SetItem) else \
+                            f"changes in place ({_user(t)} {_symbol(s)}= ...)"
                         raise src.error(
                             f"{_describe(st)} is another name for the memory of {_user(t)}, which line {s.line} "
-                            f"assigns into before {_user(name)} is read again: the gradient would miss that change",
+                            f"{how} before {_user(name)} is read again: the gradient would miss that change",
                             lineno=st.line,
-                            hint="make a copy where the second name is made (.copy()), or assign into the array "
-                            "before it gets another name")
+                            hint="make a copy where the second name is made (.copy()), or write the change as a "
+                            f"new array ({_user(t)} = {_user(t)} {_symbol(s)} ...)")
+
+
+_AUG = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+        ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<",
+        ast.RShift: ">>"}
+
+
+def _symbol(s) -> str:
+    """``*`` for the change ``x *= v``; ``op`` for an assignment into an element."""
+    if isinstance(s, ir.Assign) and isinstance(s.value, ast.BinOp):
+        return _AUG.get(type(s.value.op), "op")
+    return "op"
 
 
 def views_to_copy(fn: ir.Function, shapes: dict[str, tuple]) -> set[int]:

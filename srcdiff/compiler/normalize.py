@@ -17,7 +17,7 @@ import ast
 import copy
 from typing import Any
 
-from . import ir
+from . import ir, site
 from .frontend import MISSING, Source, static_value
 
 UNSUPPORTED_STMTS = {
@@ -66,6 +66,21 @@ class NameAllocator:
         self.taken.add(name)
         self.numbered_names.add(name)
         return name
+
+
+def _written(st) -> list[str]:
+    """The names an IR statement (not its nested blocks) writes."""
+    if isinstance(st, ir.Assign):
+        return [st.target]
+    if isinstance(st, ir.Unpack):
+        return list(st.targets)
+    if isinstance(st, ir.For):
+        return [st.target]
+    if isinstance(st, ir.Append):
+        return [st.lst]
+    if isinstance(st, ir.SetItem):
+        return [st.target]
+    return []
 
 
 def _const(v: Any) -> ast.Constant:
@@ -321,6 +336,7 @@ class Normalizer:
     # -- statements -------------------------------------------------------
     def stmt(self, s: ast.stmt) -> None:
         self.line = getattr(s, "lineno", self.line)
+        site.at(self.line)
         for kind, (what, hint) in UNSUPPORTED_STMTS.items():
             if isinstance(s, kind):
                 raise self.error(f"{what} is not supported in a function srcdiff differentiates", s, hint)
@@ -340,8 +356,10 @@ class Normalizer:
             if not isinstance(s.target, ast.Name):
                 raise self.error("augmented assignment to an attribute is not supported", s,
                                  hint="keep the value in a local variable")
+            # x op= e rebinds x to x op e: exact for numbers; for arrays and lists, which NumPy and
+            # Python change in place, mutation.check makes sure no other name sees the change
             value = ast.BinOp(left=_name(s.target.id), op=s.op, right=s.value)
-            return self.assign_stmt(ast.Assign(targets=[_store(s.target.id)], value=value, lineno=s.lineno))
+            return self.assign_name(s.target.id, value, s.lineno, inplace=True)
         if isinstance(s, ast.Return):
             if self.result_var is not None:
                 return self.assign_name(self.result_var, s.value if s.value is not None else _const(None),
@@ -483,12 +501,13 @@ class Normalizer:
         for e, tmp in nested:
             self.assign_target(e, _name(tmp), line)
 
-    def assign_name(self, user: str, value: ast.expr, line: int) -> None:
+    def assign_name(self, user: str, value: ast.expr, line: int, inplace: bool = False) -> None:
         op = self.flat(value)
         target = self.bind_target(user)
         if isinstance(op, ast.Name) and op.id == target:
             return
-        self.emit(ir.Assign(target=target, value=op, line=line))
+        self.emit(ir.Assign(target=target, value=op, line=line,
+                            inplace=inplace and isinstance(op, ast.BinOp) and isinstance(op.left, ast.Name)))
         if isinstance(value, ast.Constant) and isinstance(value.value, int):
             self.int_names.add(target)
 
@@ -496,7 +515,20 @@ class Normalizer:
         test = self.test_atom(s.test)
         body = self.block(s.body)
         orelse = self.block(s.orelse)
-        self.emit(ir.If(test=test, body=body, orelse=orelse, line=s.lineno))
+        self.emit_if(test, body, orelse, s.lineno)
+
+    def emit_if(self, test: ast.expr, body: list, orelse: list, line: int) -> None:
+        """Emit ``if test: body else: orelse``.  The backward sweep branches on
+        the test again after the branch has run, so a test that reads a name
+        the branch reassigns (``if b: ...; b = False``) is first copied into a
+        name of its own, which keeps the value the forward pass branched on."""
+        written = {t for st in ir.walk(body + orelse) for t in _written(st)}
+        if any(n in written for n in ir.names_in(test)):
+            cond = self.alloc.fresh("cond")
+            inner = test.operand if isinstance(test, ast.UnaryOp) else test
+            self.emit(ir.Assign(target=cond, value=copy.deepcopy(inner), line=line))
+            test = _name(cond) if inner is test else ast.UnaryOp(op=ast.Not(), operand=_name(cond))
+        self.emit(ir.If(test=test, body=body, orelse=orelse, line=line))
 
     def test_atom(self, test: ast.expr) -> ast.expr:
         if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
@@ -794,7 +826,7 @@ class Normalizer:
             self.current[t] = t
             body = self._branch_value(t, e.body)
             orelse = self._branch_value(t, e.orelse)
-            self.emit(ir.If(test=test, body=body, orelse=orelse, line=getattr(e, "lineno", self.line)))
+            self.emit_if(test, body, orelse, getattr(e, "lineno", self.line))
             return _name(t)
         if isinstance(e, ast.Call):
             return self.call(e)
@@ -899,7 +931,7 @@ class Normalizer:
             test: ast.expr = _name(t)
             if isinstance(e.op, ast.Or):
                 test = ast.UnaryOp(op=ast.Not(), operand=_name(t))
-            self.emit(ir.If(test=test, body=body, orelse=[], line=self.line))
+            self.emit_if(test, body, [], self.line)
         return _name(t)
 
     def index(self, e: ast.expr) -> ast.expr:

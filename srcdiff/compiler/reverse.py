@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from . import ir
+from ..errors import InternalError, SrcdiffError
+from . import ir, site
 from .activity import Activity
 from .graph import reduced_axes, reduction_of
 from .simplify import simplify
@@ -91,6 +92,7 @@ class HelperSpec:
     params: list[str] = field(default_factory=list)
     returns_container: bool = False
     active: bool = True
+    base: str = "helper"  # what its generated names start with (an identifier)
 
 
 @dataclass
@@ -112,6 +114,7 @@ class Context:
     dtypes: dict[str, str] = field(default_factory=dict)  # float array parameter -> its dtype's name
     float_arrays: set[str] = field(default_factory=set)  # always float ndarrays, shapes stable or not
     copy_views: set[int] = field(default_factory=set)  # ids of statements whose value the forward copies
+    mutable: set[str] = field(default_factory=set)  # seen holding an array or a list (x op= e is in place)
 
 
 class Reverse:
@@ -151,6 +154,7 @@ class Reverse:
         self.helper_specs: dict[int, HelperSpec] = {}
         self._resolve_helpers()
         self.last_comment = None
+        self.nan_safe = self._nan_upstream()
 
     # -- names ----------------------------------------------------------
     def fresh(self, base: str) -> str:
@@ -181,6 +185,35 @@ class Reverse:
         for name, sh in self.ctx.shapes.items():
             if sh[0] == "container":
                 self.containers.add(name)
+        # parameters of unknown kind read as sequences (p[0], a, b = p), and the parts read
+        # from them: their adjoints may be containers, added elementwise (never with +)
+        import operator
+
+        def unknown(n: str) -> bool:
+            return self.ctx.shapes.get(n, ("",))[0] not in ("array", "scalar") and \
+                n not in self.ctx.float_arrays and self.ctx.kinds.get(n) not in ("farray", "float", "array0")
+
+        maybe = {p for p in self.fn.params if unknown(p)}
+        changed = True
+        while changed:
+            changed = False
+            for s in ir.walk(self.fn.body):
+                parts: list[str] = []
+                if isinstance(s, ir.Unpack) and s.value in maybe:
+                    parts = list(s.targets)
+                    self.containers.add(s.value)
+                elif isinstance(s, ir.Assign) and s.op is not None and s.op.kind == "rule" and \
+                        s.op.rule.fn is operator.getitem and isinstance(s.op.bound.get("a"), ast.Name) and \
+                        s.op.bound["a"].id in maybe:
+                    parts = [s.target]
+                    self.containers.add(s.op.bound["a"].id)
+                elif isinstance(s, ir.Assign) and s.op is not None and s.op.kind == "copy" and \
+                        s.op.operands[0].id in maybe:
+                    parts = [s.target]
+                for t in parts:
+                    if t not in maybe and unknown(t):
+                        maybe.add(t)
+                        changed = True
         changed = True
         while changed:
             changed = False
@@ -202,11 +235,18 @@ class Reverse:
                 # the recorded arguments are trusted only when their shapes are stable
                 if not all(self.ctx.shapes.get(a.id, ("",))[0] in ("array", "scalar") for a in s.op.operands):
                     calls = []
-                spec = self.ctx.helper_spec(s.op.callee, varied, s, calls)
+                try:
+                    spec = self.ctx.helper_spec(s.op.callee, varied, s, calls)
+                except SrcdiffError as exc:
+                    if exc.filename is not None:
+                        raise
+                    # the helper itself has no place to point at (no source): point at the call
+                    raise self.fn.source.error(f"cannot differentiate through {s.op.name}: {exc.message}",
+                                               lineno=s.line, hint=exc.hint) from None
                 self.helper_specs[id(s)] = spec
                 if spec.returns_container:
                     self.containers.add(s.target)
-                self.saved_names[id(s)] = self.fresh(f"{spec.fn.__name__}_saved")
+                self.saved_names[id(s)] = self.fresh(f"{spec.base}_saved")
                 self.primal.add(self.saved_names[id(s)])
 
     def _helper_binding(self, s: ir.Assign) -> dict[str, ast.expr]:
@@ -227,6 +267,31 @@ class Reverse:
         return [p for p, e in binding.items()
                 if isinstance(e, ast.Name) and e.id in self.act.varied]
 
+    def _nan_upstream(self) -> set[str]:
+        """Values that flow into an operation that skips NaN (``np.nansum``,
+        ``np.nanmean``, ``np.fmax`` ...).  An entry of such a value that is NaN
+        (or infinite) is masked out, so its adjoint is exactly 0 there; the
+        elementwise rules upstream must then give 0, not ``0 * nan``: their
+        contributions are taken as 0 wherever the incoming adjoint is 0."""
+        seeds: set[str] = set()
+        producers: dict[str, list] = {}
+        for s in ir.walk(self.fn.body):
+            if isinstance(s, ir.Assign) and s.op is not None:
+                producers.setdefault(s.target, []).append(s)
+                if s.op.kind == "rule" and (s.op.rule.name or "") in _NAN_MASKING:
+                    seeds.update(n.id for n in s.op.operands)
+        out: set[str] = set()
+        todo = list(seeds)
+        while todo:
+            n = todo.pop()
+            if n in out:
+                continue
+            out.add(n)
+            for s in producers.get(n, ()):
+                if s.op.kind in ("rule", "copy"):
+                    todo.extend(a.id for a in s.op.operands)
+        return out
+
     # -- entry ----------------------------------------------------------
     def build(self) -> ast.FunctionDef | list[ast.FunctionDef]:
         if self.mode == "helper":
@@ -244,7 +309,8 @@ class Reverse:
         stack_name = ""
         # then with saving planned: restoring a value can make the sweep read more
         # (a loop that only restores still needs its trip count), so repeat until stable
-        for _ in range(10):
+        # `needed` only grows, within the finite set of primal names: at most that many rounds
+        for _ in range(len(self.primal) + 2):
             if not stack_name and self._needs_stack():
                 stack_name = self.fresh("stack")
                 taken.add(stack_name)
@@ -257,6 +323,8 @@ class Reverse:
             if not more:
                 break
             self.needed |= more
+        else:
+            raise InternalError("planning the values to save did not converge")
         fwd = self._forward()
         bwd = self._bwd_code
         return self._assemble(fwd, bwd)
@@ -637,6 +705,7 @@ class Reverse:
     def _rev_block(self, stmts) -> list[ast.stmt]:
         out: list[ast.stmt] = []
         for s in reversed(stmts):
+            site.at(getattr(s, "line", None))
             if isinstance(s, ir.Assign):
                 code = self._rev_assign(s)
             elif isinstance(s, ir.Unpack):
@@ -885,16 +954,20 @@ class Reverse:
         if not isinstance(x, ast.Name) or not self.active(x.id) or x.id == s.target:
             return False
         sh = self.ctx.shapes.get(x.id)
-        if not (sh is not None and sh[0] == "array" and sh[2] == "f" or x.id in self.ctx.float_arrays) or \
-                x.id in self.containers:
+        # a float array: known from the probe, or a float-array parameter the function never rebinds
+        float_param = self.ctx.kinds.get(x.id) == "farray" and x.id in self.fn.params and \
+            x.id not in self._assigned_in(self.fn.body)
+        if not (sh is not None and sh[0] == "array" and sh[2] == "f" or x.id in self.ctx.float_arrays
+                or float_param) or x.id in self.containers:
             return False
         index = s.value.slice
         basic = True
         for n in ast.walk(index):
             if isinstance(n, ast.Name):
                 nsh = self.ctx.shapes.get(n.id)
-                if nsh is None:
-                    return False
+                if nsh is None or nsh[0] not in ("array", "scalar"):
+                    basic = False  # a list, or not known: np.add.at takes any index
+                    continue
                 if nsh[0] == "array":
                     if nsh[2] not in "iu":
                         return False  # boolean masks: the generic rule
@@ -993,6 +1066,14 @@ class Reverse:
                 expr.keywords = [ast.keyword(arg=q.name, value=mapping[q.name]) for q in rule.params
                                  if q.kind == "kwonly" and q.name in mapping]
             dy = self.adj(s.target)
+            if s.target in self.nan_safe and rule.group in ("operator", "elementwise") and \
+                    not (isinstance(expr, ast.Name) and expr.id == dy):
+                # where the adjoint is 0 (a masked NaN), the contribution is 0, never 0 * nan
+                if dy in self.uniform:
+                    return None  # written out first
+                expr = call(attr(ctx.np, "where"), ast.Compare(left=copy.deepcopy(g), ops=[ast.Eq()],
+                                                               comparators=[ast.Constant(value=0.0)]),
+                            ast.Constant(value=0.0), expr)
             if dy in self.uniform:
                 got = self._small_contrib(t, op, p, e.id, s.target, expr)
                 if got is None:
@@ -1227,7 +1308,7 @@ class Reverse:
             for t in targets:
                 self.adj_state[self.adj(t)] = False
             return out + pops
-        temps = [self.fresh(f"d{spec.fn.__name__}_{p}") for p in spec.varied]
+        temps = [self.fresh(f"d{spec.base}_{p}") for p in spec.varied]
         out.append(ast.Assign(targets=[ast.Tuple(elts=[S(t) for t in temps], ctx=ast.Store())],
                               value=bwd_call, lineno=0))
         for t, tmp in zip(targets, temps):
@@ -1385,7 +1466,9 @@ class Reverse:
                     pre.append(assign(d, call(attr(self.ctx.np, "array"), N(d))))
                     self.adj_state[d] = True
         entry = dict(self.adj_state)
-        for _ in range(6):
+        # each round adds adjoints to `entry` or turns one from owned to shared, never back:
+        # a fixpoint within (number of adjoints that can exist) * 2 rounds
+        for _ in range(2 * (len(self.primal) + len(self.adj_names)) + 2):
             self.adj_state = dict(entry)
             self.last_comment = None
             self.rev_depth += 1
@@ -1408,6 +1491,8 @@ class Reverse:
                     changed = True
             if not changed:
                 break
+        else:
+            raise InternalError("the adjoints live across a backward loop did not reach a fixpoint")
         for k in entry:
             if k not in exit_:
                 body.append(assign(k, self._zeros(self._primal_of(k))))
@@ -1468,7 +1553,16 @@ class Reverse:
             return simplify(_funcdef(self.gen_name, args, body), self._protected(), *self._simplify_facts())
         # helper: forward returns (result, saved); backward takes (g, saved)
         spec: HelperSpec = self.spec
-        saved = sorted(self.needed - {self.stack} if self.stack else self.needed,
+        grads = []
+        for p in spec.varied:
+            d = self.adj_names.get(p)
+            if d is not None and d in self.final_state:
+                grads.append(N(d))
+            else:
+                grads.append(self._zeros(p))  # no gradient reached p: zeros shaped like it
+        # the zeros read the parameter itself: it is saved like any value the backward pass reads
+        needed = self.needed | (self._reads(grads) & set(fn.params))
+        saved = sorted(needed - {self.stack} if self.stack else needed,
                        key=lambda n: (n not in fn.params, n))
         saved_elts = [N(n) for n in saved] + ([N(self.stack)] if self.stack else [])
         fwd_ret = ast.Return(value=ast.Tuple(elts=[res, ast.Tuple(elts=saved_elts, ctx=ast.Load())],
@@ -1487,13 +1581,6 @@ class Reverse:
             target = ast.Tuple(elts=[S(n) for n in names], ctx=ast.Store()) if len(names) > 1 else \
                 ast.Tuple(elts=[S(names[0])], ctx=ast.Store())
             unpack = [ast.Assign(targets=[target], value=N(self.saved_param), lineno=0)]
-        grads = []
-        for p in spec.varied:
-            d = self.adj_names.get(p)
-            if d is not None and d in self.final_state:
-                grads.append(N(d))
-            else:
-                grads.append(self._zeros(p))
         ret = grads[0] if len(grads) == 1 else ast.Tuple(elts=grads, ctx=ast.Load())
         bwd_args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=self.g_param), ast.arg(arg=self.saved_param)],
                                  vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
@@ -1512,6 +1599,11 @@ class Reverse:
         adj_params = {self.adj_names[p] for p in self.fn.params if p in self.adj_names}
         return set(self.primal) | {self.stack} | set(self.fn.params) | adj_params
 
+
+# operations that skip NaN entries of their arguments (see Reverse._nan_upstream)
+_NAN_MASKING = {"np.nansum", "np.nanmean", "np.nanmax", "np.nanmin", "np.nanprod", "np.nanvar", "np.nanstd",
+                "np.nancumsum", "np.nancumprod", "np.nanmedian", "np.nanpercentile", "np.nanquantile",
+                "np.nan_to_num", "np.fmax", "np.fmin"}
 
 # NumPy functions that always return a new, writable array
 _FRESH_NP = {"outer", "dot", "matmul", "full", "zeros_like", "ones_like", "zeros", "ones", "multiply", "add",
