@@ -5,9 +5,11 @@
 
 The page lists every function, array method and array attribute srcdiff has
 a derivative rule for (group, name, signature, differentiable parameters,
-gradient template, note), then everything declared non-differentiable.  The
-output is sorted, so it depends only on the table, never on registration
-order.
+gradient template, note), then everything declared non-differentiable, then
+what is not covered yet.  The SciPy rules load only once SciPy is imported,
+so this script imports ``scipy.special`` and ``scipy.stats`` (when installed)
+to list them.  The output is sorted, so it depends only on the table, never
+on registration order.
 """
 
 from __future__ import annotations
@@ -26,10 +28,18 @@ if ROOT not in sys.path:
 from srcdiff.rules import TABLE  # noqa: E402
 from srcdiff.rules.registry import Rule, _display_name  # noqa: E402
 
+try:  # the SciPy rules load lazily, once SciPy is imported
+    import scipy.special  # noqa: F401
+    import scipy.stats  # noqa: F401
+except ImportError:
+    pass
+TABLE.load_lazy()
+
 # groups in reading order; any group not listed follows, alphabetically
 GROUP_ORDER = [
-    "operator", "builtin", "math", "elementwise", "reduction", "linear algebra", "shape", "indexing",
-    "constant", "array method", "array attribute",
+    "operator", "builtin", "math", "elementwise", "reduction", "linear algebra",
+    "polynomials and interpolation", "shape", "indexing", "constant", "array method", "array attribute",
+    "scipy.special", "scipy.stats",
 ]
 GROUP_TITLES = {
     "operator": "Python operators",
@@ -43,7 +53,47 @@ GROUP_TITLES = {
     "constant": "Constants",
     "array method": "Array methods (x.method(...))",
     "array attribute": "Array attributes (x.attr)",
+    "polynomials and interpolation": "Polynomials and interpolation",
+    "scipy.special": "SciPy special functions (scipy.special)",
+    "scipy.stats": "SciPy distributions (scipy.stats)",
 }
+GROUP_INTROS = {
+    "operator": "`a + b` is differentiated as the rule named `+`, and so on.\n",
+    "scipy.special": (
+        "SciPy is optional: srcdiff never imports it. These rules load the first time srcdiff\n"
+        "looks up a function after your code has imported `scipy.special`. Rules marked *calls*\n"
+        "need another special function (`digamma`, `polygamma`) and are small Python functions.\n"),
+    "scipy.stats": (
+        "Methods of the `scipy.stats.norm` object, however it is spelled (`norm.logpdf`,\n"
+        "`scipy.stats.norm.logpdf`, `stats.norm.logpdf`); `loc` and `scale` are differentiable too.\n"
+        "With `z = (x - loc) / scale`. Loaded once your code has imported `scipy.stats`.\n"),
+}
+
+# What autograd (numpy_vjps.py, its scipy wrappers) or common models use that
+# the table has no rule for yet, and why.  Shown at the end of the page.
+NOT_COVERED = [
+    ("`np.fft.*` (`fft`, `ifft`, `rfft`, `irfft`, their 2-d and n-d forms, `fftshift`)",
+     "complex results; srcdiff's rules and their tests are for real-valued code"),
+    ("`np.linalg.svd`, `np.linalg.eig`, `np.linalg.eigvals`, `np.linalg.qr`, `np.linalg.lstsq`",
+     "tuple results whose gradients need care with repeated singular values, complex eigenvalues and "
+     "`full_matrices`; `eigh`, `eigvalsh`, `cholesky`, `pinv` and `slogdet` are covered"),
+    ("complex-valued code",
+     "not supported: `np.real`, `np.conj` and `np.real_if_close` pass the gradient of real arguments, and "
+     "`np.imag` and `np.angle` are constants (as they are for real arguments)"),
+    ("`np.gradient`, `np.partition`",
+     "rare in models (`np.gradient` is linear and could be added; `np.sort` covers most uses of `partition`)"),
+    ("`min(...)` / `max(...)` of one iterable or of three or more values",
+     "the builtins' rules take two arguments; use `np.max` / `np.min` on an array"),
+    ("frozen distributions: `scipy.stats.norm(loc, scale).logpdf(x)`",
+     "each call makes a new distribution object; write `norm.logpdf(x, loc, scale)` instead"),
+    ("other `scipy.stats` distributions (`t`, `gamma`, `beta`, `poisson`, `multivariate_normal`, "
+     "`dirichlet` ...)", "not written yet; their log-densities are short enough for `srcdiff.defvjp`"),
+    ("`scipy.special` Bessel functions (`i0`, `i1`, `iv`, `ive`, `j0`, `j1`, `jn`, `y0`, `y1`, `yn`), "
+     "`gammainc`, `gammaincc`, `rgamma`, `erfcx`",
+     "not written yet (the gradient of `gammainc` in its first argument has no closed form)"),
+    ("`scipy.linalg` (`sqrtm`, `expm`, `solve_triangular`, `cho_solve` ...), `scipy.signal.convolve`",
+     "not written yet; `np.linalg.solve`, `np.linalg.cholesky` and `np.convolve` are covered"),
+]
 
 HEADER = """\
 <!-- GENERATED FILE: do not edit by hand.
@@ -162,8 +212,8 @@ def render() -> str:
     lines.append("## Differentiable\n")
     for group in sorted(rules, key=_group_key):
         lines.append(f"### {_title(group)}\n")
-        if group == "operator":
-            lines.append("`a + b` is differentiated as the rule named `+`, and so on.\n")
+        if group in GROUP_INTROS:
+            lines.append(GROUP_INTROS[group])
         lines.append("| name | signature | differentiable | gradient | note |")
         lines.append("|---|---|---|---|---|")
         for rule in sorted(rules[group], key=lambda r: (r.name, r.signature())):
@@ -176,6 +226,14 @@ def render() -> str:
     for group in sorted(nondiff, key=_group_key):
         names = ", ".join(_code(n) for n in nondiff[group])
         lines.append(f"| {_cell(_title(group))} | {names} |")
+    lines.append("")
+    lines.append("## Not covered yet\n")
+    lines.append("Functions a model may call that have no rule yet, and why. Until they do, register a\n"
+                 "rule with `srcdiff.defvjp` (see [Custom rules](custom-rules.md)).\n")
+    lines.append("| what | why |")
+    lines.append("|---|---|")
+    for what, why in NOT_COVERED:
+        lines.append(f"| {what} | {_cell(why)} |")
     lines.append("")
     return "\n".join(lines)
 

@@ -708,6 +708,13 @@ def c_swapaxes(d):
     return (d.arr(s), d.int(-len(s), len(s) - 1), d.int(-len(s), len(s) - 1)), {}
 
 
+@case(np.rollaxis, "a")
+def c_rollaxis(d):
+    s = d.shape(min_dims=1)
+    n = len(s)
+    return (d.arr(s), d.int(-n, n - 1), d.int(-n, n)), {}
+
+
 @case(np.moveaxis, "a")
 def c_moveaxis(d):
     s = d.shape(min_dims=1)
@@ -1018,6 +1025,35 @@ def c_getitem(d):
     return (x, index), {}
 
 
+# -- polynomials and interpolation
+@case(np.polyval, "p x")
+def c_polyval(d):
+    p = d.arr(d.int(1, 5))
+    x = float(d.arr(())) if d.flag() else d.arr(d.shape(), -1.5, 1.5)
+    return (p, x), {}
+
+
+@case(np.interp, "x fp left right")
+def c_interp(d):
+    n = d.int(1, 6)
+    xp = np.sort(d.distinct(n)) * 2.0  # knots at least 2/n apart
+    x = d.arr(d.shape(), -2.5, 2.5)  # also outside the knots
+    kw = {}
+    if d.flag():
+        kw["left"] = float(d.arr(()))
+    if d.flag():
+        kw["right"] = float(d.arr(()))
+    return (x, xp, d.arr(n)), kw
+
+
+@case(np.interp, "x fp left right", name="interp_period")
+def c_interp_period(d):
+    n = d.int(1, 5)
+    xp = d.distinct(n) * 3.0  # unsorted, some beyond one period
+    x = d.arr(d.shape(), -4.0, 4.0)
+    return (x, xp, d.arr(n)), {"period": 2.5}
+
+
 # -- array methods
 def _alias_case(name, make_fn, wrt="a"):
     case(name, wrt, kind="method")(make_fn)
@@ -1271,7 +1307,8 @@ def test_rule_matches_finite_differences(c, data):
 
 
 # ------------------------------------------------------------- the table
-MY_GROUPS = {"reduction", "linear algebra", "shape", "indexing", "array method", "array attribute", "constant"}
+MY_GROUPS = {"reduction", "linear algebra", "shape", "indexing", "array method", "array attribute", "constant",
+             "polynomials and interpolation"}
 
 
 def _rule_key(rule):
@@ -1384,3 +1421,29 @@ def test_slogdet_takes_a_pair_and_cholesky_is_symmetric():
 def test_astype_int_has_zero_gradient():
     _, gr = vjp_method("astype", np.array([1.5, 2.5]), int)
     np.testing.assert_array_equal(gr["self"], [0.0, 0.0])
+
+
+def test_interp_outside_the_knots_and_at_the_last_knot():
+    xp, fp = np.array([0.0, 1.0, 3.0]), np.array([1.0, 3.0, 2.0])
+    x = np.array([-1.0, 0.5, 1.0, 3.0, 4.0])
+    _, gr = vjp(np.interp, x, xp, fp)
+    np.testing.assert_allclose(gr["x"], [0.0, 2.0, -0.5, -0.5, 0.0])  # slope to the right; last segment at the end
+    np.testing.assert_allclose(gr["fp"], [1.5, 1.5, 2.0])
+    _, gr = vjp(np.interp, x, xp, fp, left=0.0, right=5.0)
+    np.testing.assert_allclose(gr["fp"], [0.5, 1.5, 1.0])
+    assert gr["left"] == 1.0 and gr["right"] == 1.0
+
+
+def test_polyval_and_interp_compile():
+    import srcdiff
+
+    xp = np.array([-1.0, 0.0, 0.5, 2.0])
+
+    def f(p, x, fp):
+        y = np.polyval(p, x)
+        return np.sum(np.interp(y, xp, fp) ** 2) + np.sum(np.polyval(p, x))
+
+    rng = np.random.default_rng(5)
+    p, x, fp = rng.normal(size=3), rng.uniform(-1, 1, (2, 3)), rng.normal(size=4)
+    errs = srcdiff.check_grad(f, p, x, fp, wrt=(0, 1, 2))
+    assert max(errs.values()) < 1e-6, errs

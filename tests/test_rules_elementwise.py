@@ -153,13 +153,17 @@ CASES = [
     Case(np.where, (BOOL, R, R)),
     Case(np.clip, (interval(-3.0, 3.0), interval(-2.0, -0.5), interval(0.5, 2.0)), ok=inside_clip),
     Case(np.nan_to_num, (NONFINITE, const(True), R, R, R), arrays=1),
+    # real parts of real arguments
+    Case(np.real, (R,)),
+    Case(np.conjugate, (R,)),
+    Case(np.real_if_close, (R,)),
 ]
 
 # Other spellings: the same object in NumPy 2 (nothing to add), a copy of the
 # rule under a distinct object in older NumPy (tested like the original).
 ALIASES = {"true_divide": np.divide, "abs": np.absolute, "mod": np.remainder, "pow": np.power,
            "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "atan2": np.arctan2,
-           "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh}
+           "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "conj": np.conjugate}
 for _name, _orig in ALIASES.items():
     _alias = getattr(np, _name, None)
     if _alias is not None and _alias is not _orig:
@@ -439,7 +443,7 @@ def test_aliases_share_the_rule():
 
 NONDIFF = """sign heaviside floor ceil rint trunc fix round around floor_divide isnan isfinite isinf
     isposinf isneginf signbit greater greater_equal less less_equal equal not_equal
-    logical_and logical_or logical_xor logical_not""".split()
+    logical_and logical_or logical_xor logical_not imag angle iscomplex isreal""".split()
 
 
 @pytest.mark.parametrize("name", NONDIFF)
@@ -447,3 +451,51 @@ def test_nondifferentiable(name):
     fn = getattr(np, name)
     assert TABLE.is_nondiff(fn) and TABLE.rule_for(fn) is None
 
+
+
+# -- the builtin pow ----------------------------------------------------------
+def _pow2(base, exp):
+    return pow(base, exp)
+
+
+@pytest.mark.parametrize("exp", [2, 3, 0.5, -1.5, 1, 2.7])
+@pytest.mark.parametrize("base", [0.3, 1.7, 4.0])
+def test_builtin_pow(base, exp):
+    rule = TABLE.rule_for(pow)
+    assert rule is not None and rule.name == "pow"
+    _, grads = vjp(pow, base, exp)
+    assert math.isclose(grads["base"], numeric_vjp(_pow2, (base, exp), {}, 1.0, 0), rel_tol=RTOL, abs_tol=ATOL)
+    assert math.isclose(grads["exp"], numeric_vjp(_pow2, (base, exp), {}, 1.0, 1), rel_tol=RTOL, abs_tol=ATOL)
+    # the literal-exponent shortcut chosen when compiling agrees
+    ns = {"g": 1.0, "ans": pow(base, exp), "base": base, "exp": exp, "np": np, "math": math}
+    short = eval(rule.template("base", {"exp": exp, "mod": None}), ns)  # noqa: S307
+    assert math.isclose(short, grads["base"], rel_tol=1e-12)
+
+
+def test_builtin_pow_arrays_broadcast():
+    base = np.array([[0.5, 1.5, 2.0]])
+    exp = np.array([[1.0], [2.5]])
+    g = np.array([[1.0, -2.0, 0.5], [0.3, 1.0, -1.0]])
+    _, grads = vjp(pow, base, exp, g=g)
+    np.testing.assert_allclose(grads["base"], numeric_vjp(_pow2, (base, exp), {}, g, 0), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(grads["exp"], numeric_vjp(_pow2, (base, exp), {}, g, 1), rtol=RTOL, atol=ATOL)
+
+
+def test_builtin_pow_three_arguments_has_no_gradient():
+    rule = TABLE.rule_for(pow)
+    assert rule.template("base", {"mod": 7}) == "0.0 * g"
+    assert rule.template("exp", {"mod": 7}) == "0.0 * g"
+    _, grads = vjp(pow, 3, 4, 5)
+    assert grads == {"base": 0.0, "exp": 0.0}
+
+
+def test_builtin_pow_compiles():
+    import srcdiff
+
+    def f(x, e):
+        return pow(x, 3) + pow(x, e) * pow(2, 5, 3)
+
+    gx, ge = srcdiff.grad(f, wrt=(0, 1))(1.3, 0.7)
+    assert math.isclose(gx, 3 * 1.3**2 + 2 * 0.7 * 1.3 ** -0.3, rel_tol=1e-12)
+    assert math.isclose(ge, 2 * 1.3**0.7 * math.log(1.3), rel_tol=1e-12)
+    assert "x ** 2" in srcdiff.source(srcdiff.grad(f))

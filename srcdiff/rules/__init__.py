@@ -1,8 +1,10 @@
 # isort: skip_file
 """The table of derivative rules (one short entry per primitive).
 
-Importing this package registers the built-in rules.  Users add their own
-with the same functions: :func:`defvjp`, :func:`nondifferentiable`,
+Importing this package registers the built-in rules.  The rules for SciPy
+(``scipy_special``, ``scipy_stats``) load the first time the table is
+consulted after SciPy has been imported; srcdiff never imports SciPy itself.
+Users add their own with the same functions: :func:`defvjp`, :func:`nondifferentiable`,
 :func:`defvjp_method`, :func:`method_alias`, :func:`defvjp_attr`.
 """
 
@@ -12,6 +14,7 @@ from .registry import (  # noqa: F401
     defvjp,
     defvjp_attr,
     defvjp_method,
+    lazy_rules,
     method_alias,
     nondifferentiable,
     nondifferentiable_attrs,
@@ -21,3 +24,6 @@ from .registry import (  # noqa: F401
 from . import builtin_rules  # noqa: F401,E402  (registers python/math rules)
 from . import numpy_elementwise  # noqa: F401,E402
 from . import numpy_arrays  # noqa: F401,E402
+
+lazy_rules("scipy.special", "srcdiff.rules.scipy_special")
+lazy_rules("scipy.stats", "srcdiff.rules.scipy_stats")

@@ -39,20 +39,21 @@ def _matmul_b(s):
 defvjp(operator.matmul, "a, b", a=_matmul_a, b=_matmul_b, group=G, name="@")
 
 
-@static_template
-def _pow_base(s):
-    b = s.get("b")
-    if isinstance(b, (int, float)) and not isinstance(b, bool):
-        if b == 2:
-            return "g * 2 * a"
-        if b == 1:
+def _pow_base_template(s, a="a", b="b"):
+    """d(a ** b)/da, short for a literal exponent."""
+    e = s.get(b)
+    if isinstance(e, (int, float)) and not isinstance(e, bool):
+        if e == 2:
+            return f"g * 2 * {a}"
+        if e == 1:
             return "g"
-        if b == 0.5:
+        if e == 0.5:
             return "g * 0.5 / ans"
-        return f"g * {b!r} * a ** {b - 1!r}"
-    return "g * b * a ** (b - 1)"
+        return f"g * {e!r} * {a} ** {e - 1!r}"
+    return f"g * {b} * {a} ** ({b} - 1)"
 
 
+_pow_base = static_template(_pow_base_template)
 defvjp(operator.pow, "a, b", a=_pow_base, b="g * ans * np.log(a)", unbroadcast="ab", group=G, name="**")
 nondifferentiable(
     operator.floordiv, operator.mod, operator.lt, operator.le, operator.gt, operator.ge,
@@ -75,6 +76,28 @@ defvjp(builtins.list, "iterable=()", iterable="rt.sequence_grad(g, iterable)", g
        note="a list of the items; a dict gives its keys (no gradient)")
 defvjp(builtins.tuple, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B)
 defvjp(builtins.reversed, "seq", seq="rt.reversed_grad(g, seq)", group=B)
+
+
+def _builtin_pow(template):
+    """pow(base, exp[, mod]): like ``base ** exp``; the three-argument form
+    takes integers only, so it has no gradient."""
+
+    @static_template
+    def t(s):
+        mod = s.get("mod", 0)
+        if mod is None:
+            return template(s)
+        if "mod" in s:  # a literal modulus
+            return "0.0 * g"
+        return f"({template(s)}) if mod is None else 0.0 * g"
+
+    return t
+
+
+defvjp(builtins.pow, "base, exp, mod=None", group=B, unbroadcast=("base", "exp"),
+       base=_builtin_pow(lambda s: _pow_base_template(s, "base", "exp")),
+       exp=_builtin_pow(lambda s: "g * ans * np.log(base)"),
+       note="as base ** exp; pow(base, exp, mod) works on integers only and has no gradient")
 nondifferentiable(builtins.len, builtins.range, builtins.int, builtins.bool, builtins.round,
                   builtins.isinstance, builtins.print,
                   builtins.type, builtins.str, builtins.repr, builtins.hash, builtins.id,

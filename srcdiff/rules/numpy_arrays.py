@@ -270,6 +270,19 @@ _fn(np.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x")
 _fn(np.linalg.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x")
 _fn(np.swapaxes, "a, axis1, axis2", S, a="np.swapaxes(g, axis1, axis2)", aliases="a")
 _fn(np.moveaxis, "a, source, destination", S, a="np.moveaxis(g, destination, source)", aliases="a")
+
+
+def rollaxis_vjp(g, ans, a, axis, start=0):
+    """np.rollaxis moved ``axis`` to before ``start``; move it back."""
+    n = np.ndim(a)
+    axis = axis % n
+    dest = start + n if start < 0 else start
+    if axis < dest:
+        dest -= 1
+    return np.moveaxis(g, dest, axis)
+
+
+_fn(np.rollaxis, "a, axis, start=0", S, a=rollaxis_vjp, aliases="a")
 _fn(np.expand_dims, "a, axis", S, a=_BACK, aliases="a")
 _fn(np.squeeze, "a, axis=None", S, a=_BACK, aliases="a")
 _ARYS, _ARYS_SIG = _many_sig("a", 6)
@@ -324,6 +337,82 @@ _fn(np.full, "shape, fill_value, dtype=None, order='C'", S,
     fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",))
 _fn(np.full_like, "a, fill_value, dtype=None, order='K', subok=True, shape=None", S,
     fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",))
+
+# ------------------------------------------------ polynomials and interpolation
+PI = "polynomials and interpolation"
+
+
+def _interp_knots(x, xp, fp, period):
+    """``x`` and the knots as ``np.interp`` uses them: with ``period``, x and
+    xp taken modulo the period, sorted, and one knot added at each end.
+    Also returns which entry of ``fp`` each knot holds."""
+    x = np.asarray(x, dtype=float)
+    xp = np.asarray(xp, dtype=float)
+    which = np.arange(len(xp))
+    if period is not None:
+        period = abs(period)
+        x = x % period
+        which = np.argsort(xp % period)
+        xs = (xp % period)[which]
+        xp = np.concatenate([[xs[-1] - period], xs, [xs[0] + period]])
+        which = np.concatenate([[which[-1]], which, [which[0]]])
+    return x, xp, which
+
+
+def _interp_segments(x, xp, period):
+    """Where each ``x`` falls: the segment ``j`` (between knots j and j + 1),
+    the weight ``w`` of knot j + 1, and masks of the points left of the first
+    knot and right of the last (which take ``left`` / ``right``)."""
+    n = len(xp)
+    j = np.clip(np.searchsorted(xp, x, side="right") - 1, 0, max(n - 2, 0))
+    if n < 2:
+        w = np.zeros(np.shape(x))
+    else:
+        w = (x - xp[j]) / (xp[j + 1] - xp[j])
+    if period is not None:
+        return j, w, np.zeros(np.shape(x), bool), np.zeros(np.shape(x), bool)
+    return j, w, x < xp[0], x > xp[-1]
+
+
+def interp_vjp_x(g, ans, x, xp, fp, left=None, right=None, period=None):
+    """d np.interp / dx: the slope of the segment x lies in (the one to its
+    right at a knot), 0 outside the knots."""
+    xv, knots, which = _interp_knots(x, xp, fp, period)
+    if len(knots) < 2:
+        return np.zeros(np.shape(x))
+    j, _, below, above = _interp_segments(xv, knots, period)
+    values = np.asarray(fp, dtype=float)[which]
+    slope = (values[j + 1] - values[j]) / (knots[j + 1] - knots[j])
+    return np.where(below | above, 0.0, g * slope)
+
+
+def interp_vjp_fp(g, ans, x, xp, fp, left=None, right=None, period=None):
+    """d np.interp / dfp: each x sends (1 - w) * g and w * g to the two knots
+    around it; points outside the knots send g to fp[0] / fp[-1] unless
+    ``left`` / ``right`` replace those."""
+    xv, knots, which = _interp_knots(x, xp, fp, period)
+    j, w, below, above = _interp_segments(xv, knots, period)
+    g = np.broadcast_to(g, np.shape(xv))
+    inside = ~(below | above)
+    n = len(knots)
+    out = np.zeros(np.size(fp))
+    j1 = np.minimum(j + 1, n - 1)
+    np.add.at(out, which[j], np.where(inside, g * (1.0 - w), 0.0))
+    np.add.at(out, which[j1], np.where(inside, g * w, 0.0))
+    if left is None:
+        out[0] += np.sum(g[below])
+    if right is None:
+        out[-1] += np.sum(g[above])
+    return np.reshape(out, np.shape(fp))
+
+
+_fn(np.polyval, "p, x", PI, p="np.vander(np.ravel(x), len(p)).T @ np.ravel(g)",
+    x="g * np.polyval(np.polyder(p), x)", note="p a 1-d array of coefficients")
+_fn(np.interp, "x, xp, fp, left=None, right=None, period=None", PI, x=interp_vjp_x, fp=interp_vjp_fp,
+    left="np.sum(np.where(np.asarray(x) < np.asarray(xp)[0], g, 0.0)) if period is None else 0.0",
+    right="np.sum(np.where(np.asarray(x) > np.asarray(xp)[-1], g, 0.0)) if period is None else 0.0",
+    note="xp (increasing) is not differentiable; at a knot x gets the slope to its right (at the last "
+    "knot, the last segment's)")
 
 # ----------------------------------------------------------------- indexing
 _fn(operator.getitem, "a, index", "indexing", a="rt.index_grad(g, a, index)", aliases="a", name="x[index]",

@@ -138,8 +138,14 @@ defvjp(np.nan_to_num, "x, copy=True, nan=0.0, posinf=None, neginf=None",
        unbroadcast=("nan", "posinf", "neginf"), group=E,
        note="x gets the gradient where it is finite, each replacement value where it is used")
 
+# -- real and complex parts (srcdiff differentiates real-valued code) --
+defvjp(np.real, "val", val="np.real(g)", aliases=("val",), group=E, note="real arguments")
+defvjp(np.conjugate, "x", x="np.conjugate(g)", group=E)
+defvjp(np.real_if_close, "a, tol=100", a="np.real(g)", aliases=("a",), group=E, note="real arguments")
+
 # -- step functions, predicates and integer operations: no gradient --
 nondifferentiable(
+    np.imag, np.angle, np.iscomplex, np.isreal,
     np.sign, np.heaviside, np.floor, np.ceil, np.rint, np.trunc, np.fix, np.round, np.around,
     np.floor_divide, np.spacing,
     np.isnan, np.isfinite, np.isinf, np.isposinf, np.isneginf, np.signbit, np.isclose,
@@ -186,3 +192,4 @@ _also(np.arctan2, "atan2")
 _also(np.arcsinh, "asinh")
 _also(np.arccosh, "acosh")
 _also(np.arctanh, "atanh")
+_also(np.conjugate, "conj")

@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import ast
 import builtins
+import importlib
+import sys
+import types
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,13 +211,25 @@ def _display_name(fn: Any) -> str:
     return f"{mod}.{name}"
 
 
+def _key(fn: Any) -> Any:
+    """The table's key for ``fn``: its id.  A bound method of an object
+    (``scipy.stats.norm.logpdf``) is a new object on every attribute access,
+    so it is keyed by its function and its object instead."""
+    if isinstance(fn, types.MethodType):
+        return (id(fn.__func__), id(fn.__self__))
+    return id(fn)
+
+
 class Table:
     """The registry: rules for functions, array methods and attributes."""
 
     def __init__(self) -> None:
-        self.functions: dict[int, Rule] = {}
-        self._keep: dict[int, Any] = {}  # keep registered objects alive
-        self.nondiff: dict[int, str] = {}
+        self.functions: dict[Any, Rule] = {}
+        self._keep: dict[Any, Any] = {}  # keep registered objects alive
+        self.nondiff: dict[Any, str] = {}
+        # rules for optional libraries, loaded on first need: {library module: rules module}.
+        # A lookup that misses imports the rules module of every library imported by then.
+        self.lazy: dict[str, str] = {}
         self.methods: dict[str, Rule] = {}
         self.nondiff_methods: set[str] = set()
         self.attrs: dict[str, Rule] = {}
@@ -224,13 +239,30 @@ class Table:
 
     # -- lookup ---------------------------------------------------------
     def rule_for(self, fn: Any) -> Rule | None:
-        return self.functions.get(id(fn))
+        rule = self.functions.get(_key(fn))
+        if rule is None and self.lazy and self.load_lazy():
+            rule = self.functions.get(_key(fn))
+        return rule
 
     def is_nondiff(self, fn: Any) -> bool:
-        return id(fn) in self.nondiff
+        if _key(fn) in self.nondiff:
+            return True
+        return bool(self.lazy) and self.load_lazy() and _key(fn) in self.nondiff
+
+    def load_lazy(self) -> bool:
+        """Import the rules of each optional library (``self.lazy``) that is
+        imported by now; True when some were loaded.  The library itself is
+        never imported here: code that calls it has imported it already."""
+        ready = [lib for lib in self.lazy if lib in sys.modules]
+        for lib in ready:
+            rules_module = self.lazy.pop(lib, None)  # (None: loaded by a nested call)
+            if rules_module is not None:
+                importlib.import_module(rules_module)
+        return bool(ready)
 
     # -- listing (docs) -------------------------------------------------
     def all_rules(self) -> list[Rule]:
+        self.load_lazy()
         return list(self.functions.values()) + list(self.methods.values()) + list(self.attrs.values())
 
 
@@ -278,9 +310,11 @@ def defvjp(
     for p in rule.unbroadcast:
         if p not in rule.grads:
             raise SrcdiffError(f"rule for {rule.name}: unbroadcast names {p!r}, which has no gradient")
-    TABLE.functions[id(fn)] = rule
-    TABLE._keep[id(fn)] = fn
-    TABLE.nondiff.pop(id(fn), None)
+    TABLE.load_lazy()  # built-in rules load first, so they never replace this one
+    key = _key(fn)
+    TABLE.functions[key] = rule
+    TABLE._keep[key] = fn
+    TABLE.nondiff.pop(key, None)
     TABLE.version += 1
     return rule
 
@@ -289,10 +323,12 @@ def nondifferentiable(*fns: Any, group: str = "user") -> None:
     """Declare functions whose results carry no gradient (``np.argmax``,
     ``np.floor``, ``np.zeros_like``, ``len`` ...).  Calling them on active
     values is allowed; their results are constants."""
+    TABLE.load_lazy()
     for fn in fns:
-        TABLE.nondiff[id(fn)] = group
-        TABLE._keep[id(fn)] = fn
-        TABLE.functions.pop(id(fn), None)
+        key = _key(fn)
+        TABLE.nondiff[key] = group
+        TABLE._keep[key] = fn
+        TABLE.functions.pop(key, None)
     TABLE.version += 1
 
 
@@ -379,6 +415,17 @@ def nondifferentiable_attrs(*attrs: str) -> None:
     """Attributes whose values carry no gradient (``shape``, ``ndim`` ...)."""
     TABLE.nondiff_attrs.update(attrs)
     TABLE.version += 1
+
+
+def lazy_rules(library: str, rules_module: str) -> None:
+    """Load the rules module ``rules_module`` (a dotted name) the first time
+    the table is consulted after ``library`` (a module name such as
+    ``"scipy.special"``) has been imported, so an optional library is never
+    imported by srcdiff itself."""
+    if library in sys.modules:
+        importlib.import_module(rules_module)
+    else:
+        TABLE.lazy[library] = rules_module
 
 
 def lookup_builtin(name: str) -> Any:
