@@ -259,26 +259,35 @@ def _infer(st: Any, by_name: dict[str, set]) -> tuple | None:
         return values[0]
     if op.kind == "const" and isinstance(st.value, ast.Constant):
         return _shape(st.value.value)
-    if op.kind != "rule" or op.rule.group not in ("operator", "elementwise") or op.rule.fn is None or \
-            op.rule.fn is operator.getitem:
+    if op.kind != "rule" or op.rule.fn is None or op.rule.fn is operator.getitem or op.varargs:
+        return None
+    valued_ok = op.rule.group in ("operator", "elementwise", "math", "builtin")  # ints are values, not sizes
+    if not valued_ok and (op.rule.group not in ("reduction", "linear algebra") or
+                          any(sh[0] == "scalar" and sh[2] != "f" for sh in values)):
         return None
     env = {a.id: _dummy(sh) for a, sh in zip(op.operands, values)}
-    if op.varargs or set(op.bound) - {q.name for q in op.rule.params if q.kind == "pos"}:
-        return None
-    args = []
+    args: list = []
+    kwargs: dict = {}
     for q in op.rule.params:
         if q.name not in op.bound:
-            break
+            continue
         e = op.bound[q.name]
         if isinstance(e, ast.Name) and e.id in env:
-            args.append(env[e.id])
+            v = env[e.id]
         elif isinstance(e, ast.Constant):
-            args.append(e.value)
+            v = e.value
+        else:
+            return None
+        if q.kind == "pos" and not kwargs and len(args) == op.rule.params.index(q):
+            args.append(v)
+        elif q.kind in ("pos", "kwonly"):
+            kwargs[q.name] = v
         else:
             return None
     try:
-        with np.errstate(all="ignore"):
-            return _shape(op.rule.fn(*args))
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _shape(op.rule.fn(*args, **kwargs))
     except Exception:  # noqa: BLE001 - no stand-in result: the value stays unknown
         return None
 
