@@ -135,37 +135,75 @@ def grid_values(f: Callable[[float, float], float], extent: float, n: int) -> tu
 COLORS = {"gd": "tab:red", "momentum": "tab:orange", "clipped": "tab:cyan", "es": "white"}
 LABELS = {"gd": "gradient descent", "momentum": "momentum 0.9", "clipped": "clipped descent",
           "es": "evolution strategies"}
+# Gradient descent and clipped descent take the same steps wherever the
+# gradient is small (plateau, zero gradient, local minima), and there all three
+# gradient methods may not move at all.  So the paths are drawn widest first,
+# each narrower one on top of the last (a red band, an orange line in it, cyan
+# dashes on that), and the end points are concentric rings, largest first:
+# every method stays visible where they coincide.
+STYLES = {
+    "gd": dict(lw=4.0, ls="-", zorder=3),
+    "momentum": dict(lw=2.0, ls="-", zorder=4),
+    "clipped": dict(lw=1.5, ls=(0, (3, 2)), zorder=5),
+    "es": dict(lw=1.0, ls="-", zorder=6),
+}
+END_RING = {"gd": 17, "momentum": 13, "clipped": 9, "es": 5}  # marker size of the end point
 
 
 def plot(plt: Any, paths: dict, losses: dict, out: str, n_grid: int) -> None:
-    fig, axes = plt.subplots(2, 3, figsize=(15, 9.5))
+    from matplotlib import patheffects
+    from matplotlib.lines import Line2D
+
+    outline = [patheffects.withStroke(linewidth=2.5, foreground="k")]  # white on yellow needs an edge
+
+    def handles(end_points: bool) -> list:
+        hs = [Line2D([], [], color=COLORS[k] if k != "es" or end_points else "k", label=LABELS[k],
+                     path_effects=outline if k == "es" and end_points else None, **STYLES[k])
+              for k in OPTIMIZERS]
+        if end_points:
+            hs.append(Line2D([], [], ls="", marker="*", color="k", ms=12, label="start"))
+            hs.append(Line2D([], [], ls="", marker="o", mfc="none", mec="k", mew=2, ms=11,
+                             label="end (one ring per optimizer)"))
+        return hs
+
+    fig, axes = plt.subplots(2, 3, figsize=(16, 10.5))
     for ax, land in zip(axes.ravel(), LANDSCAPES):
         X, Y, Z = grid_values(land.fn, land.extent, n_grid)
-        ax.contourf(X, Y, Z, levels=30, cmap="viridis")
-        ax.contour(X, Y, Z, levels=15, colors="k", linewidths=0.3, alpha=0.5)
+        filled = ax.contourf(X, Y, Z, levels=30, cmap="viridis", zorder=0)
+        ax.contour(X, Y, Z, levels=15, colors="k", linewidths=0.3, alpha=0.5, zorder=1)
+        fig.colorbar(filled, ax=ax, shrink=0.85, pad=0.02, label="loss f(x, y)")
+        ax.plot(*land.start, "*", color="k", mec="w", ms=14, zorder=30)
         for kind in OPTIMIZERS:
             p = np.array(paths[land.name, kind])
-            ax.plot(p[:, 0], p[:, 1], ".-", color=COLORS[kind], ms=2.5, lw=1.0, label=LABELS[kind])
-            ax.plot(p[-1, 0], p[-1, 1], "o", color=COLORS[kind], mec="k", ms=7)
-        ax.plot(*land.start, "k*", ms=12)
+            style = STYLES[kind]
+            ax.plot(p[:, 0], p[:, 1], color=COLORS[kind], solid_capstyle="round",
+                    path_effects=outline if kind == "es" else None, **style)
+            ax.plot(p[-1, 0], p[-1, 1], "o", mfc="none", mec=COLORS[kind], mew=2.2, ms=END_RING[kind],
+                    path_effects=outline, zorder=10 + style["zorder"])
         ax.set_title(f"{land.name}: {land.what}", fontsize=10)
         ax.set_xlim(-land.extent, land.extent)
         ax.set_ylim(-land.extent, land.extent)
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
         ax.set_aspect("equal")
-    axes[0, 0].legend(loc="lower right", fontsize=8, facecolor="0.7")
-    fig.suptitle("Which will be hard to optimize?  (star: start, dot: end)")
-    fig.tight_layout()
+    fig.suptitle("Which will be hard to optimize?  Four optimizers from the same start on six landscapes")
+    fig.legend(handles=handles(True), loc="lower center", ncol=6, fontsize=9, facecolor="0.75",
+               framealpha=1.0, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     save(fig, out, "landscapes.png")
 
-    fig, axes = plt.subplots(2, 3, figsize=(15, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     for ax, land in zip(axes.ravel(), LANDSCAPES):
         for kind in OPTIMIZERS:
-            ax.plot(losses[land.name, kind], color=COLORS[kind] if kind != "es" else "k", label=LABELS[kind])
+            ax.plot(losses[land.name, kind], color=COLORS[kind] if kind != "es" else "k", **STYLES[kind])
+        ax.set_yscale("log")
         ax.set_title(land.name)
         ax.set_xlabel("step")
-        ax.set_ylabel("loss")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
+        ax.set_ylabel("loss (log scale)")
+        ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle("Loss against step")
+    fig.legend(handles=handles(False), loc="lower center", ncol=4, fontsize=9, bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
     save(fig, out, "landscapes_losses.png")
 
 

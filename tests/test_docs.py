@@ -205,18 +205,24 @@ def test_examples_run(page):
 
 
 def test_readme_example_prints_what_the_readme_shows(tmp_path):
-    """The README's first example, run as a script, prints the adjoint shown
-    right after it (the README is the first thing people read)."""
-    readme = (ROOT / "README.md").read_text()
+    """The README's first example, copied as written into a script and run,
+    prints the adjoint shown right after it (the README is the first thing
+    people read: the block must define everything it uses)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
     code, shown = blocks[0], blocks[1]
-    setup = "W0 = np.array([[1, -3], [0.2, 1]]); W1 = np.array([[1.0, -1]]); x0 = np.array([1, 0.1]); y = 0.5\n"
-    code = code.replace("dloss = srcdiff.grad", setup + "dloss = srcdiff.grad")
     script = tmp_path / "readme_example.py"
-    script.write_text(code)
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
-                         env=_page_env(), check=True).stdout
-    assert _norm(out) == _norm(shown), "README's generated code is stale:\n" + out
+    script.write_text(code, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                          env=_page_env(), timeout=120)
+    assert proc.returncode == 0, f"the README's first example does not run as written:\n{proc.stderr}"
+    assert _norm(proc.stdout) == _norm(shown), "README's generated code is stale:\n" + proc.stdout
+    # the comment on the gradient call quotes the lecture's dL/dW1
+    check = code + "\nassert np.allclose(dW1, [[-0.113, -0.054]], atol=1e-3), dW1\n"
+    script.write_text(check, encoding="utf-8")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path,
+                          env=_page_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_primitives_page_is_current():
@@ -259,6 +265,12 @@ def test_site_builds_strict(tmp_path):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     assert (tmp_path / "site" / "index.html").exists()
+    # the site reads offline: no script, stylesheet, font or image from another host (KaTeX is bundled)
+    remote = re.compile(r"<(?:script|img)\b[^>]*\bsrc=\"(?:https?:)?//|<link\b[^>]*\bhref=\"(?:https?:)?//")
+    for page in (tmp_path / "site").rglob("*.html"):
+        found = remote.search(page.read_text(encoding="utf-8"))
+        assert found is None, f"{page.relative_to(tmp_path / 'site')} loads {found.group(0)!r}... from the network"
+    assert (tmp_path / "site" / "javascripts" / "katex" / "katex.min.js").exists()
 
 
 def main(argv: list[str] | None = None) -> int:
