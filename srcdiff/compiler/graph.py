@@ -170,21 +170,13 @@ class Resolver:
                      varargs=varargs, operands=self._names(ops))
 
 
-# NumPy reductions by the name of the ndarray method that takes the same arguments after the array
-_REDUCTIONS = {np.sum: "sum", np.mean: "mean", np.max: "max", np.amax: "max", np.min: "min", np.amin: "min",
-               np.prod: "prod"}
-
-
 def reduction_of(op: ir.Op) -> str | None:
     """``"sum"``, ``"mean"``, ``"max"``, ``"min"`` or ``"prod"`` when ``op`` is
-    that NumPy reduction, as a function (``np.max``) or method (``z.max()``)."""
+    that NumPy reduction, as a function (``np.max``) or method (``z.max()``):
+    the ``ndarray`` method its rule's facts name."""
     if op is None or op.kind != "rule":
         return None
-    fn = op.rule.fn
-    if fn is None:
-        name = op.rule.name
-        return name[len("ndarray."):] if name.startswith("ndarray.") and name[8:] in _REDUCTIONS.values() else None
-    return next((m for f, m in _REDUCTIONS.items() if fn is f), None)
+    return op.rule.facts.reduction or None
 
 
 def reduced_axes(axis: Any, ndim: int) -> list[int] | None:

@@ -19,23 +19,8 @@ from __future__ import annotations
 import ast
 import operator
 
-import numpy as np
-
+from ..rules import TABLE
 from . import ir
-
-# rule functions whose result is always a new array
-_FRESH_FNS = {np.array, np.copy, np.stack, np.concatenate, np.vstack, np.hstack, np.outer, np.dot, np.matmul,
-              np.einsum, np.tile, np.repeat, np.where, np.clip, np.cumsum, np.cumprod, np.kron, np.diff}
-_FRESH_GROUPS = {"operator", "elementwise", "reduction"}
-# constructors without a derivative rule (their result is a constant, new array)
-_CONSTRUCTORS = {np.zeros, np.ones, np.empty, np.full, np.zeros_like, np.ones_like, np.empty_like, np.full_like,
-                 np.eye, np.identity, np.arange, np.linspace}
-# rule functions, methods and attributes that may return a view of their argument
-_VIEW_FNS = {np.reshape, np.ravel, np.transpose, np.squeeze, np.expand_dims, np.broadcast_to, np.asarray,
-             np.atleast_1d, np.atleast_2d, np.atleast_3d, np.diagonal, np.swapaxes, np.moveaxis, np.flip,
-             np.real, np.imag}
-_VIEW_NAMES = {"T", "mT", "real", "imag", "flat", "reshape", "ravel", "transpose", "squeeze", "view", "swapaxes",
-               "diagonal"}
 
 
 def inplace_changes(fn: ir.Function, mutable: set[str]) -> list[tuple[ir.Assign, str]]:
@@ -222,22 +207,16 @@ def _describe(st) -> str:
 
 
 def _fresh(st: ir.Assign) -> bool:
-    """Does ``st`` always make a new array (never a view or another name)?"""
+    """Does ``st`` always make a new array (never a view or another name)?
+    The rule (or the non-differentiable function) says so in its facts."""
     op = st.op
     if op is None:
         return False
-    if op.kind == "nondiff":
-        return any(op.callee is c for c in _CONSTRUCTORS)
     if op.kind == "const":
         return True
-    if op.kind != "rule":
-        return False
-    rule = op.rule
-    if rule.fn is operator.getitem or rule.fn is operator.pos:
-        return False
-    if rule.fn is None:
-        return rule.name in ("ndarray.copy", "ndarray.astype", "ndarray.flatten")
-    return rule.fn in _FRESH_FNS or rule.group in _FRESH_GROUPS and rule.fn not in _VIEW_FNS
+    if op.kind == "nondiff":
+        return TABLE.facts_of(op.callee).result == "fresh"
+    return op.kind == "rule" and op.rule.facts.result == "fresh"
 
 
 def _aliases(st, targets: set[str], shapes: dict) -> list[str]:
@@ -266,7 +245,4 @@ def _aliases(st, targets: set[str], shapes: dict) -> list[str]:
         if index is not None and any(shapes.get(n, ("",))[0] == "array" for n in ir.names_in(index)):
             return []  # an array index selects a copy
         return [a.id]
-    name = (rule.name or "").rsplit(".", 1)[-1]
-    if rule.fn in _VIEW_FNS or rule.fn is None and name in _VIEW_NAMES:
-        return read
-    return []
+    return read if rule.facts.result == "view" else []

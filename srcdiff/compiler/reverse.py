@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InternalError, SrcdiffError
+from ..rules import TABLE
 from . import ir, site
 from .activity import Activity
 from .graph import reduced_axes, reduction_of
@@ -278,7 +279,7 @@ class Reverse:
         for s in ir.walk(self.fn.body):
             if isinstance(s, ir.Assign) and s.op is not None:
                 producers.setdefault(s.target, []).append(s)
-                if s.op.kind == "rule" and (s.op.rule.name or "") in _NAN_MASKING:
+                if s.op.kind == "rule" and s.op.rule.facts.skips_nan:
                     seeds.update(n.id for n in s.op.operands)
         out: set[str] = set()
         todo = list(seeds)
@@ -832,7 +833,7 @@ class Reverse:
         g = N(dy)
         contribs: list = []
         if dy in self.uniform and not (op.kind == "copy" or op.kind == "rule" and
-                                       (op.rule.group in ("operator", "elementwise") or
+                                       (op.rule.facts.elementwise or
                                         reduction_of(op) in ("sum", "mean"))):
             self._materialize(dy, out)
         rename_old: dict[str, ast.expr] = {}
@@ -1066,7 +1067,7 @@ class Reverse:
                 expr.keywords = [ast.keyword(arg=q.name, value=mapping[q.name]) for q in rule.params
                                  if q.kind == "kwonly" and q.name in mapping]
             dy = self.adj(s.target)
-            if s.target in self.nan_safe and rule.group in ("operator", "elementwise") and \
+            if s.target in self.nan_safe and rule.facts.elementwise and \
                     not (isinstance(expr, ast.Name) and expr.id == dy):
                 # where the adjoint is 0 (a masked NaN), the contribution is 0, never 0 * nan
                 if dy in self.uniform:
@@ -1194,7 +1195,7 @@ class Reverse:
             if isinstance(n, ast.Call):
                 f = n.func
                 if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np"
-                        and f.attr in _ELEMENTWISE_NP):
+                        and TABLE.numpy_facts(f.attr).elementwise):
                     return None
             elif isinstance(n, (ast.Subscript, ast.Lambda, ast.IfExp, ast.Compare, ast.BoolOp)):
                 return None
@@ -1600,17 +1601,12 @@ class Reverse:
         return set(self.primal) | {self.stack} | set(self.fn.params) | adj_params
 
 
-# operations that skip NaN entries of their arguments (see Reverse._nan_upstream)
-_NAN_MASKING = {"np.nansum", "np.nanmean", "np.nanmax", "np.nanmin", "np.nanprod", "np.nanvar", "np.nanstd",
-                "np.nancumsum", "np.nancumprod", "np.nanmedian", "np.nanpercentile", "np.nanquantile",
-                "np.nan_to_num", "np.fmax", "np.fmin"}
-
-# NumPy functions that always return a new, writable array
-_FRESH_NP = {"outer", "dot", "matmul", "full", "zeros_like", "ones_like", "zeros", "ones", "multiply", "add",
-             "subtract", "divide", "true_divide", "exp", "log", "tanh", "sin", "cos", "where", "sign", "sqrt",
-             "square", "einsum", "tensordot", "kron", "concatenate", "stack", "copy", "array", "abs", "maximum",
-             "minimum", "clip", "sum", "mean", "cumsum", "negative", "reciprocal", "power", "inner", "diag",
-             "trace", "take", "repeat", "tile", "pad", "sort", "cosh", "sinh", "log1p", "expm1"}
+def _np_call(expr: ast.expr, np_name: str) -> str | None:
+    """``"outer"`` for ``np.outer(...)`` (NumPy as generated code names it), else None."""
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
+            isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name:
+        return expr.func.attr
+    return None
 
 
 def _always_new(expr: ast.expr, np_name: str) -> bool:
@@ -1618,24 +1614,13 @@ def _always_new(expr: ast.expr, np_name: str) -> bool:
     its arguments (``np.full(shape, g)``), even in a rule that may alias ``g``."""
     if isinstance(expr, (ast.BinOp, ast.UnaryOp)):
         return True
-    return isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
-        isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name and \
-        expr.func.attr in ("full", "zeros", "ones", "repeat", "tile", "outer", "copy")
+    attr = _np_call(expr, np_name)
+    return attr is not None and TABLE.numpy_facts(attr).result == "fresh"
 
 
 def _is_fresh(expr: ast.expr, np_name: str) -> bool:
     """Does ``expr`` certainly build a new value (safe to add into in place)?"""
-    if isinstance(expr, (ast.BinOp, ast.UnaryOp)):
-        return True
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
-            isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name:
-        return expr.func.attr in _FRESH_NP
-    return False
-
-
-_ELEMENTWISE_NP = {"exp", "log", "tanh", "sin", "cos", "tan", "sinh", "cosh", "sqrt", "square", "sign", "abs",
-                   "absolute", "reciprocal", "negative", "log1p", "expm1", "arctan", "arcsin", "arccos", "exp2",
-                   "log2", "log10", "cbrt", "where", "maximum", "minimum", "multiply", "add", "subtract", "divide"}
+    return _always_new(expr, np_name)
 
 
 def _full_call(expr: ast.expr, np_name: str):

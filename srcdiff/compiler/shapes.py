@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..rules import TABLE
 from . import ir
 from .emit import build, render
 from .graph import operand_names
@@ -261,9 +262,9 @@ def _infer(st: Any, by_name: dict[str, set]) -> tuple | None:
         return _shape(st.value.value)
     if op.kind != "rule" or op.rule.fn is None or op.rule.fn is operator.getitem or op.varargs:
         return None
-    valued_ok = op.rule.group in ("operator", "elementwise", "math", "builtin")  # ints are values, not sizes
-    if not valued_ok and (op.rule.group not in ("reduction", "linear algebra") or
-                          any(sh[0] == "scalar" and sh[2] != "f" for sh in values)):
+    facts = op.rule.facts
+    # elementwise: ints are values, never sizes; otherwise an int argument may be an axis or a size
+    if not facts.elementwise and (not facts.shaped or any(sh[0] == "scalar" and sh[2] != "f" for sh in values)):
         return None
     env = {a.id: _dummy(sh) for a, sh in zip(op.operands, values)}
     args: list = []
@@ -327,10 +328,6 @@ def stable_shapes(fn: ir.Function, by_name: dict[str, set], unexecuted: set[str]
     return out
 
 
-_SIZED_BY_ARGUMENTS = (np.zeros, np.ones, np.empty, np.full, np.eye, np.identity, np.zeros_like, np.ones_like,
-                       np.empty_like, np.full_like, len)
-
-
 def _element_read(s: ir.Assign, shapes: dict[str, set]) -> bool:
     """``h[i]`` read a number: a number, whatever the array's size."""
     return isinstance(s.value, ast.Subscript) and bool(shapes.get(s.target)) and \
@@ -359,8 +356,7 @@ def _shape_reads_value(s: ir.Assign, valued: set[str], local: set[str], shapes: 
     (``xs[t]``, ``h[i, j]``) picks a position, not a size: no.  Anything else
     reading the value (``x[:t]``, ``np.zeros(n)``, ``x[b]`` with a bool): yes."""
     op = s.op
-    if op is not None and op.kind == "rule" and op.rule.group in ("operator", "elementwise") and \
-            op.rule.fn is not operator.getitem:
+    if op is not None and op.kind == "rule" and op.rule.facts.elementwise:
         return False
     v = s.value
     if op is not None and op.kind == "rule" and op.rule.fn is operator.getitem and isinstance(v, ast.Subscript):
@@ -432,10 +428,10 @@ def _unstable(fn: ir.Function, shapes: dict[str, set], bad: set[str]) -> set[str
         elif isinstance(s, ir.Assign) and s.op is not None:
             k = s.op.kind
             # a call with no derivative rule may size its result from the data (np.nonzero,
-            # int(x.sum()) ...), unless it is a constructor sized by its (stable) arguments
+            # int(x.sum()) ...), unless its facts say a constructor sized by its (stable)
+            # arguments, or a result shaped by its arguments' shapes (srcdiff.stop_gradient)
             if k in ("unknown", "opaque") or k == "nondiff" and isinstance(s.value, ast.Call) and \
-                    not any(s.op.callee is c for c in _SIZED_BY_ARGUMENTS) and \
-                    not getattr(s.op.callee, "_srcdiff_keeps_shape", False):
+                    not (TABLE.facts_of(s.op.callee).sized_by_arguments or TABLE.facts_of(s.op.callee).shaped):
                 bad.add(s.target)
             if isinstance(s.value, ast.Subscript):
                 for n in operand_names(s.value.slice, local):

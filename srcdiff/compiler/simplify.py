@@ -28,6 +28,8 @@ import copy
 import re
 from collections import Counter
 
+from ..rules import TABLE
+
 _TEMP = re.compile(r"^d_?t\d+(_\d+)?$")
 
 
@@ -208,14 +210,9 @@ def _inline(stmts: list[ast.stmt], counts: Counter) -> bool:
 # -- numbers ----------------------------------------------------------------
 _ARITH = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
           ast.Div: lambda a, b: a / b}
-# calls that may return a view of their argument (so the result may alias it)
-_VIEWS = {"reshape", "transpose", "T", "ravel", "squeeze", "expand_dims", "broadcast_to", "swapaxes", "moveaxis",
-          "view", "asarray", "atleast_1d", "atleast_2d", "flatten", "diagonal", "real"}
-
-
-# NumPy functions whose result is a float when an argument is
-_FLOAT_KEEPING = {"sign", "abs", "absolute", "exp", "log", "tanh", "sin", "cos", "sqrt", "square", "where",
-                  "maximum", "minimum", "clip", "reciprocal", "negative"}
+def _view_call(attr: str) -> bool:
+    """May ``np.attr(...)`` or ``x.attr(...)`` return a view of an argument (its rule's facts)?"""
+    return attr == "view" or TABLE.numpy_facts(attr).result == "view" or TABLE.member_facts(attr).result == "view"
 
 
 def _number(e: ast.AST) -> bool:
@@ -320,7 +317,7 @@ class _Folder:
         if isinstance(e, ast.UnaryOp):
             return self._is_float(e.operand)
         if isinstance(e, ast.Call) and isinstance(e.func, ast.Attribute) and isinstance(e.func.value, ast.Name) \
-                and e.func.attr in _FLOAT_KEEPING:
+                and TABLE.numpy_facts(e.func.attr).float_keeping:
             return any(self._is_float(a) for a in e.args)  # np.sign(x) of a float x is a float
         return False
 
@@ -361,7 +358,7 @@ def _may_alias(e: ast.expr) -> bool:
         return True
     if isinstance(e, ast.Call):
         f = e.func
-        return isinstance(f, ast.Attribute) and f.attr in _VIEWS or isinstance(f, ast.Name)
+        return isinstance(f, ast.Attribute) and _view_call(f.attr) or isinstance(f, ast.Name)
     return not isinstance(e, (ast.BinOp, ast.UnaryOp, ast.Constant))
 
 

@@ -10,12 +10,13 @@ from .registry import defvjp, nondifferentiable, static_template
 
 G = "operator"
 # -- Python operators (``a + b`` is differentiated as ``operator.add(a, b)``) --
-defvjp(operator.add, "a, b", a="g", b="g", unbroadcast="ab", aliases="ab", group=G, name="+")
-defvjp(operator.sub, "a, b", a="g", b="-g", unbroadcast="ab", aliases="a", group=G, name="-")
+defvjp(operator.add, "a, b", a="g", b="g", unbroadcast="ab", aliases="ab", group=G, name="+", facts=dict(linear=True))
+defvjp(operator.sub, "a, b", a="g", b="-g", unbroadcast="ab", aliases="a", group=G, name="-", facts=dict(linear=True))
 defvjp(operator.mul, "a, b", a="g * b", b="g * a", unbroadcast="ab", group=G, name="*")
 defvjp(operator.truediv, "a, b", a="g / b", b="-g * ans / b", unbroadcast="ab", group=G, name="/")
-defvjp(operator.neg, "a", a="-g", group=G, name="unary -")
-defvjp(operator.pos, "a", a="g", aliases="a", group=G, name="unary +")
+defvjp(operator.neg, "a", a="-g", group=G, name="unary -", facts=dict(linear=True))
+# +a may hand back a itself (a number, or an object whose __pos__ returns it): no fresh array promised
+defvjp(operator.pos, "a", a="g", aliases="a", group=G, name="unary +", facts=dict(result="", linear=True))
 
 
 def _ndims(s):
@@ -36,7 +37,8 @@ def _matmul_b(s):
         _ndims(s), "rt.dmatmul_b(g, a, b)")
 
 
-defvjp(operator.matmul, "a, b", a=_matmul_a, b=_matmul_b, group=G, name="@")
+defvjp(operator.matmul, "a, b", a=_matmul_a, b=_matmul_b, group=G, name="@",
+       facts=dict(elementwise=False, result="fresh", shaped=True))
 
 
 def _pow_base_template(s, a="a", b="b"):
@@ -64,12 +66,12 @@ nondifferentiable(
 
 # -- builtins --
 B = "builtin"
-defvjp(builtins.abs, "x", x="g * np.sign(x)", group=B)
-defvjp(builtins.float, "x=0.0", x="g", aliases="x", group=B)
+defvjp(builtins.abs, "x", x="g * np.sign(x)", group=B, facts=dict(float_keeping=True, shaped=True))
+defvjp(builtins.float, "x=0.0", x="g", aliases="x", group=B, facts=dict(shaped=True, linear=True))
 defvjp(builtins.min, "a, b", a="g * (a <= b)", b="g * (b < a)", group=B,
-       note="two arguments; ties go to the first")
+       note="two arguments; ties go to the first", facts=dict(float_keeping=True, shaped=True))
 defvjp(builtins.max, "a, b", a="g * (a >= b)", b="g * (b > a)", group=B,
-       note="two arguments; ties go to the first")
+       note="two arguments; ties go to the first", facts=dict(float_keeping=True, shaped=True))
 defvjp(builtins.sum, "iterable, start=0", iterable="rt.sum_list_grad(g, iterable)", start="g",
        aliases=("iterable", "start"), group=B, note="sum of a list or tuple of values")
 defvjp(builtins.list, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B,
@@ -98,7 +100,8 @@ defvjp(builtins.pow, "base, exp, mod=None", group=B, unbroadcast=("base", "exp")
        base=_builtin_pow(lambda s: _pow_base_template(s, "base", "exp")),
        exp=_builtin_pow(lambda s: "g * ans * np.log(base)"),
        note="as base ** exp; pow(base, exp, mod) works on integers only and has no gradient")
-nondifferentiable(builtins.len, builtins.range, builtins.int, builtins.bool, builtins.round,
+nondifferentiable(builtins.len, group=B, facts=dict(sized_by_arguments=True))  # len(x): fixed by x's shape
+nondifferentiable(builtins.range, builtins.int, builtins.bool, builtins.round,
                   builtins.isinstance, builtins.print,
                   builtins.type, builtins.str, builtins.repr, builtins.hash, builtins.id,
                   builtins.any, builtins.all, group=B)

@@ -42,6 +42,13 @@ RULES: list[Rule] = []  # every rule registered here (the tests check each one h
 NONDIFF: list = []  # every function declared non-differentiable here
 
 
+# the facts (rules/facts.py) of functions that may return a view of an argument, and of those
+# that always build a new array; both linear, their shapes fixed by their arguments' shapes
+_VIEW = dict(result="view", linear=True, shaped=True)
+_NEW = dict(result="fresh", linear=True, shaped=True)
+_SIZED = dict(result="fresh", sized_by_arguments=True)  # constructors shaped by their arguments' values
+
+
 def _fn(fn, signature, group, **kw):
     RULES.append(defvjp(fn, signature, group=group, **kw))
 
@@ -54,9 +61,9 @@ def _alias(name, fn):
     RULES.append(method_alias(name, fn))
 
 
-def _nondiff(*fns):
+def _nondiff(*fns, facts=None):
     NONDIFF.extend(fns)
-    nondifferentiable(*fns, group="constant")
+    nondifferentiable(*fns, group="constant", facts=facts)
 
 
 # ---------------------------------------------------------------- reductions
@@ -99,7 +106,7 @@ def _sum(s):
     if spread is not None:
         return spread
     if s.get("axis", 0) is None and not s.get("keepdims"):
-        return "np.full(np.shape(a), g)"
+        return "rt.full_like(a, g)"  # (a Dask array gets a Dask array: srcdiff/arrays.py)
     return "rt.sum_grad(g, a, axis, keepdims)"
 
 
@@ -109,7 +116,7 @@ def _mean(s):
     if spread is not None:
         return _spread(s, f"g / {_count(s)}")
     if s.get("axis", 0) is None and not s.get("keepdims"):
-        return "np.full(np.shape(a), g / np.size(a))"
+        return "rt.full_like(a, g / rt.size(a))"
     return "rt.mean_grad(g, a, axis, keepdims)"
 
 
@@ -118,22 +125,25 @@ _DDOF = "ddof if correction is None else correction"
 _RED = "a, axis=None, dtype=None, out=None, keepdims=False"
 _VAR = "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, correction=None"
 
-_fn(np.sum, _RED, R, a=_sum, aliases="a")
-_fn(np.mean, _RED, R, a=_mean)
-_fn(np.prod, _RED, R, a="rt.prod_grad(g, a, axis, keepdims)")
-for _f in (np.max, np.amax, np.min, np.amin, np.nanmax, np.nanmin):
-    _fn(_f, "a, axis=None, out=None, keepdims=False", R, a=_EXT)
+_fn(np.sum, _RED, R, a=_sum, aliases="a", facts=dict(reduction="sum", linear=True))
+_fn(np.mean, _RED, R, a=_mean, facts=dict(reduction="mean", linear=True))
+_fn(np.prod, _RED, R, a="rt.prod_grad(g, a, axis, keepdims)", facts=dict(reduction="prod"))
+for _f, _facts in ((np.max, dict(reduction="max")), (np.amax, dict(reduction="max")),
+                   (np.min, dict(reduction="min")), (np.amin, dict(reduction="min")),
+                   (np.nanmax, dict(skips_nan=True)), (np.nanmin, dict(skips_nan=True))):
+    _fn(_f, "a, axis=None, out=None, keepdims=False", R, a=_EXT, facts=_facts)
 _fn(np.ptp, "a, axis=None, out=None, keepdims=False", R,
     a="rt.extremum_grad(g, np.max(a, axis, keepdims=keepdims), a, axis, keepdims)"
       " - rt.extremum_grad(g, np.min(a, axis, keepdims=keepdims), a, axis, keepdims)")
 _fn(np.var, _VAR, R, a=f"rt.var_grad(g, a, axis, {_DDOF}, keepdims)")
 _fn(np.std, _VAR, R, a=f"rt.var_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)")
-_fn(np.nanvar, _VAR, R, a=f"rt.nanvar_grad(g, a, axis, {_DDOF}, keepdims)")
-_fn(np.nanstd, _VAR, R, a=f"rt.nanvar_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)")
-_fn(np.nansum, _RED, R, a="rt.sum_grad(g, a, axis, keepdims) * ~np.isnan(a)")
-_fn(np.nanmean, _RED, R, a="rt.nanmean_grad(g, a, axis, keepdims)")
-_fn(np.cumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis)")
-_fn(np.nancumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis) * ~np.isnan(a)")
+_fn(np.nanvar, _VAR, R, a=f"rt.nanvar_grad(g, a, axis, {_DDOF}, keepdims)", facts=dict(skips_nan=True))
+_fn(np.nanstd, _VAR, R, a=f"rt.nanvar_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)", facts=dict(skips_nan=True))
+_fn(np.nansum, _RED, R, a="rt.sum_grad(g, a, axis, keepdims) * ~np.isnan(a)", facts=dict(skips_nan=True, linear=True))
+_fn(np.nanmean, _RED, R, a="rt.nanmean_grad(g, a, axis, keepdims)", facts=dict(skips_nan=True))
+_fn(np.cumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis)", facts=dict(linear=True))
+_fn(np.nancumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis) * ~np.isnan(a)",
+    facts=dict(skips_nan=True, linear=True))
 _fn(np.cumprod, "a, axis=None, dtype=None, out=None", R, a="rt.cumprod_grad(g, ans, a, axis)")
 _fn(np.cumulative_sum, "x, *, axis=None, dtype=None, out=None, include_initial=False", R,
     x="rt.cumulative_grad(g, ans, x, axis, include_initial)")
@@ -153,7 +163,7 @@ _fn(np.percentile, "a, q, axis=None, out=None, overwrite_input=False, method='li
     q="rt.quantile_grad(g, a, np.asarray(q) / 100.0, axis, keepdims, method, 'q') / 100.0",
     note="method='linear' only")
 _fn(np.trace, "a, offset=0, axis1=0, axis2=1, dtype=None, out=None", R,
-    a="rt.diagonal_grad(np.asarray(g)[..., None], a, offset, axis1, axis2)")
+    a="rt.diagonal_grad(np.asarray(g)[..., None], a, offset, axis1, axis2)", facts=dict(linear=True))
 _fn(np.linalg.trace, "x, *, offset=0, dtype=None", R,
     x="rt.diagonal_grad(np.asarray(g)[..., None], x, offset, -2, -1)")
 _fn(np.linalg.norm, "x, ord=None, axis=None, keepdims=False", R,
@@ -232,7 +242,8 @@ _fn(np.linalg.pinv, "a, rcond=None, hermitian=False", L, a="rt.pinv_grad(g, ans,
     note="valid where the rank is locally constant")
 _fn(np.diag, "v, k=0", L, v="np.diagonal(g, k) if np.ndim(v) == 1 else rt.diagonal_grad(g, v, k)",
     aliases=("v",))
-_fn(np.diagonal, "a, offset=0, axis1=0, axis2=1", L, a="rt.diagonal_grad(g, a, offset, axis1, axis2)")
+_fn(np.diagonal, "a, offset=0, axis1=0, axis2=1", L, a="rt.diagonal_grad(g, a, offset, axis1, axis2)",
+    facts=dict(result="view", linear=True))
 _fn(np.linalg.diagonal, "x, *, offset=0", L, x="rt.diagonal_grad(g, x, offset, -2, -1)")
 _fn(np.triu, "m, k=0", L, m="np.triu(g, k) if np.ndim(m) >= 2 else np.sum(np.triu(g, k), axis=0)")
 _fn(np.tril, "m, k=0", L, m="np.tril(g, k) if np.ndim(m) >= 2 else np.sum(np.tril(g, k), axis=0)")
@@ -263,13 +274,13 @@ def _transpose(s):
     return "np.transpose(g)" if s.get("axes", 0) is None else "rt.transpose_grad(g, axes)"
 
 
-_fn(np.reshape, "a, shape=None, order='C', *, copy=None", S, a=_reshape_back, aliases="a")
-_fn(np.ravel, "a, order='C'", S, a=_reshape_back, aliases="a")
-_fn(np.transpose, "a, axes=None", S, a=_transpose, aliases="a", note="also np.permute_dims")
-_fn(np.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x")
-_fn(np.linalg.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x")
-_fn(np.swapaxes, "a, axis1, axis2", S, a="np.swapaxes(g, axis1, axis2)", aliases="a")
-_fn(np.moveaxis, "a, source, destination", S, a="np.moveaxis(g, destination, source)", aliases="a")
+_fn(np.reshape, "a, shape=None, order='C', *, copy=None", S, a=_reshape_back, aliases="a", facts=_VIEW)
+_fn(np.ravel, "a, order='C'", S, a=_reshape_back, aliases="a", facts=_VIEW)
+_fn(np.transpose, "a, axes=None", S, a=_transpose, aliases="a", note="also np.permute_dims", facts=_VIEW)
+_fn(np.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x", facts=_VIEW)
+_fn(np.linalg.matrix_transpose, "x", S, x="np.swapaxes(g, -1, -2)", aliases="x", facts=_VIEW)
+_fn(np.swapaxes, "a, axis1, axis2", S, a="np.swapaxes(g, axis1, axis2)", aliases="a", facts=_VIEW)
+_fn(np.moveaxis, "a, source, destination", S, a="np.moveaxis(g, destination, source)", aliases="a", facts=_VIEW)
 
 
 def rollaxis_vjp(g, ans, a, axis, start=0):
@@ -282,61 +293,62 @@ def rollaxis_vjp(g, ans, a, axis, start=0):
     return np.moveaxis(g, dest, axis)
 
 
-_fn(np.rollaxis, "a, axis, start=0", S, a=rollaxis_vjp, aliases="a")
-_fn(np.expand_dims, "a, axis", S, a=_BACK, aliases="a")
-_fn(np.squeeze, "a, axis=None", S, a=_BACK, aliases="a")
+_fn(np.rollaxis, "a, axis, start=0", S, a=rollaxis_vjp, aliases="a", facts=_VIEW)
+_fn(np.expand_dims, "a, axis", S, a=_BACK, aliases="a", facts=_VIEW)
+_fn(np.squeeze, "a, axis=None", S, a=_BACK, aliases="a", facts=_VIEW)
 _ARYS, _ARYS_SIG = _many_sig("a", 6)
 for _f in (np.atleast_1d, np.atleast_2d, np.atleast_3d):  # one argument: g is an array, else a tuple
     _fn(_f, _ARYS_SIG, S, aliases=_ARYS, note="up to 6 arguments",
-        **{p: _many(_ARYS, i, "rt.atleast_grad(g, {args}, {i})") for i, p in enumerate(_ARYS)})
-_fn(np.broadcast_to, "array, shape, subok=False", S, array="rt.unbroadcast(g, array)", aliases=("array",))
+        **{p: _many(_ARYS, i, "rt.atleast_grad(g, {args}, {i})") for i, p in enumerate(_ARYS)}, facts=_VIEW)
+_fn(np.broadcast_to, "array, shape, subok=False", S, array="rt.unbroadcast(g, array)", aliases=("array",), facts=_VIEW)
 _fn(np.broadcast_arrays, _ARYS_SIG + ", *, subok=False", S, aliases=_ARYS, note="up to 6 arguments",
-    **{p: _many(_ARYS, i, "rt.unbroadcast(g[{i}], {name})") for i, p in enumerate(_ARYS)})
+    **{p: _many(_ARYS, i, "rt.unbroadcast(g[{i}], {name})") for i, p in enumerate(_ARYS)}, facts=_VIEW)
 _fn(np.concatenate, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
-    arrays="rt.concatenate_grad(g, arrays, axis)", aliases=("arrays",), note="also np.concat")
+    arrays="rt.concatenate_grad(g, arrays, axis)", aliases=("arrays",), note="also np.concat", facts=_NEW)
 _fn(np.stack, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
-    arrays="rt.stack_grad(g, arrays, axis)", aliases=("arrays",))
-_fn(np.hstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.hstack_grad(g, tup)", aliases=("tup",))
-_fn(np.vstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.vstack_grad(g, tup)", aliases=("tup",))
-_fn(np.dstack, "tup", S, tup="rt.dstack_grad(g, tup)", aliases=("tup",))
-_fn(np.column_stack, "tup", S, tup="rt.column_stack_grad(g, tup)", aliases=("tup",))
+    arrays="rt.stack_grad(g, arrays, axis)", aliases=("arrays",), facts=_NEW)
+_fn(np.hstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.hstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
+_fn(np.vstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.vstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
+_fn(np.dstack, "tup", S, tup="rt.dstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
+_fn(np.column_stack, "tup", S, tup="rt.column_stack_grad(g, tup)", aliases=("tup",), facts=_NEW)
 _SPLIT = "rt.split_grad(g, ary, indices_or_sections, {})"
-_fn(np.split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"))
-_fn(np.array_split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"))
-_fn(np.hsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("1 if np.ndim(ary) > 1 else 0"))
-_fn(np.vsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("0"))
-_fn(np.dsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("2"))
-_fn(np.tile, "A, reps", S, A="rt.tile_grad(g, A, reps)")
-_fn(np.repeat, "a, repeats, axis=None", S, a="rt.repeat_grad(g, a, repeats, axis)")
-_fn(np.flip, "m, axis=None", S, m="np.flip(g, axis)", aliases="m")
-_fn(np.fliplr, "m", S, m="np.fliplr(g)", aliases="m")
-_fn(np.flipud, "m", S, m="np.flipud(g)", aliases="m")
-_fn(np.rot90, "m, k=1, axes=(0, 1)", S, m="np.rot90(g, -k, axes)", aliases="m")
-_fn(np.roll, "a, shift, axis=None", S, a="np.roll(g, np.negative(shift), axis)")
+_fn(np.split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_VIEW)
+_fn(np.array_split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_VIEW)
+_fn(np.hsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("1 if np.ndim(ary) > 1 else 0"), facts=_VIEW)
+_fn(np.vsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("0"), facts=_VIEW)
+_fn(np.dsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("2"), facts=_VIEW)
+_fn(np.tile, "A, reps", S, A="rt.tile_grad(g, A, reps)", facts=_NEW)
+_fn(np.repeat, "a, repeats, axis=None", S, a="rt.repeat_grad(g, a, repeats, axis)", facts=_NEW)
+_fn(np.flip, "m, axis=None", S, m="np.flip(g, axis)", aliases="m", facts=_VIEW)
+_fn(np.fliplr, "m", S, m="np.fliplr(g)", aliases="m", facts=_VIEW)
+_fn(np.flipud, "m", S, m="np.flipud(g)", aliases="m", facts=_VIEW)
+_fn(np.rot90, "m, k=1, axes=(0, 1)", S, m="np.rot90(g, -k, axes)", aliases="m", facts=_VIEW)
+_fn(np.roll, "a, shift, axis=None", S, a="np.roll(g, np.negative(shift), axis)", facts=_NEW)
 _fn(np.pad, "array, pad_width, mode='constant', *, constant_values=0, end_values=0, reflect_type='even',"
     " stat_length=None", S, array="rt.pad_grad(g, array, pad_width, mode, reflect_type)", aliases=("array",),
-    note="modes constant, empty, edge, reflect, symmetric, wrap")
-_fn(np.take, "a, indices, axis=None, out=None, mode='raise'", S, a="rt.take_grad(g, a, indices, axis, mode)")
-_fn(np.take_along_axis, "arr, indices, axis=-1", S, arr="rt.take_along_axis_grad(g, arr, indices, axis)")
-_fn(np.sort, "a, axis=-1, kind=None, order=None, *, stable=None", S, a="rt.sort_grad(g, a, axis)")
+    note="modes constant, empty, edge, reflect, symmetric, wrap", facts=_NEW)
+_fn(np.take, "a, indices, axis=None, out=None, mode='raise'", S, a="rt.take_grad(g, a, indices, axis, mode)",
+    facts=_NEW)
+_fn(np.take_along_axis, "arr, indices, axis=-1", S, arr="rt.take_along_axis_grad(g, arr, indices, axis)", facts=_NEW)
+_fn(np.sort, "a, axis=-1, kind=None, order=None, *, stable=None", S, a="rt.sort_grad(g, a, axis)", facts=_NEW)
 _fn(np.array, "object, dtype=None, *, copy=True, order='K', subok=False, ndmin=0", S,
-    object="rt.asarray_grad(g, object, dtype, ndmin)", aliases=("object",))
+    object="rt.asarray_grad(g, object, dtype, ndmin)", aliases=("object",), facts=dict(result="fresh", linear=True))
 for _f in (np.asarray, np.asanyarray):
-    _fn(_f, "a, dtype=None, order=None", S, a="rt.asarray_grad(g, a, dtype)", aliases="a")
+    _fn(_f, "a, dtype=None, order=None", S, a="rt.asarray_grad(g, a, dtype)", aliases="a", facts=_VIEW)
 for _f in (np.ascontiguousarray, np.asfortranarray):  # these make 0-d arrays 1-d
-    _fn(_f, "a, dtype=None", S, a="rt.asarray_grad(g, a, dtype, 1)", aliases="a")
-_fn(np.copy, "a, order='K', subok=False", S, a="g", aliases="a")
+    _fn(_f, "a, dtype=None", S, a="rt.asarray_grad(g, a, dtype, 1)", aliases="a", facts=_VIEW)
+_fn(np.copy, "a, order='K', subok=False", S, a="g", aliases="a", facts=_NEW)
 _XI, _XI_SIG = _many_sig("x", 6)
 _MESH = "np.reshape(rt.meshgrid_grad(g, {n}, {i}, indexing), np.shape({name}))"
 _fn(np.meshgrid, _XI_SIG + ", *, copy=True, sparse=False, indexing='xy'", S, note="up to 6 arguments",
-    **{p: _many(_XI, i, _MESH) for i, p in enumerate(_XI)})
+    **{p: _many(_XI, i, _MESH) for i, p in enumerate(_XI)}, facts=_NEW)
 _fn(np.linspace, "start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0", S,
     start="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'start')",
-    stop="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'stop')", note="retstep=False only")
+    stop="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'stop')", note="retstep=False only", facts=_SIZED)
 _fn(np.full, "shape, fill_value, dtype=None, order='C'", S,
-    fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",))
+    fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",), facts=_SIZED)
 _fn(np.full_like, "a, fill_value, dtype=None, order='K', subok=True, shape=None", S,
-    fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",))
+    fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",), facts=_SIZED)
 
 # ------------------------------------------------ polynomials and interpolation
 PI = "polynomials and interpolation"
@@ -407,16 +419,17 @@ def interp_vjp_fp(g, ans, x, xp, fp, left=None, right=None, period=None):
 
 
 _fn(np.polyval, "p, x", PI, p="np.vander(np.ravel(x), len(p)).T @ np.ravel(g)",
-    x="g * np.polyval(np.polyder(p), x)", note="p a 1-d array of coefficients")
+    x="g * np.polyval(np.polyder(p), x)", note="p a 1-d array of coefficients", facts=dict(result="fresh", shaped=True))
 _fn(np.interp, "x, xp, fp, left=None, right=None, period=None", PI, x=interp_vjp_x, fp=interp_vjp_fp,
     left="np.sum(np.where(np.asarray(x) < np.asarray(xp)[0], g, 0.0)) if period is None else 0.0",
     right="np.sum(np.where(np.asarray(x) > np.asarray(xp)[-1], g, 0.0)) if period is None else 0.0",
     note="xp (increasing) is not differentiable; at a knot x gets the slope to its right (at the last "
-    "knot, the last segment's)")
+    "knot, the last segment's)", facts=dict(result="fresh", shaped=True))
 
 # ----------------------------------------------------------------- indexing
 _fn(operator.getitem, "a, index", "indexing", a="rt.index_grad(g, a, index)", aliases="a", name="x[index]",
-    note="arrays (repeats accumulate, masks), lists, tuples and dicts")
+    note="arrays (repeats accumulate, masks), lists, tuples and dicts",
+    facts=dict(result="view", linear=True))  # basic indexing gives a view; an element or fancy index a copy
 
 # ------------------------------------------------------------- array methods
 for _m, _f in [("sum", np.sum), ("mean", np.mean), ("prod", np.prod), ("max", np.max), ("min", np.min),
@@ -425,13 +438,16 @@ for _m, _f in [("sum", np.sum), ("mean", np.mean), ("prod", np.prod), ("max", np
                ("repeat", np.repeat), ("trace", np.trace), ("diagonal", np.diagonal), ("take", np.take),
                ("clip", np.clip)]:  # np.clip's rule comes from numpy_elementwise (imported first)
     _alias(_m, _f)
-_method("reshape", "self, *shape, order='C'", self=_reshape_to("self"), aliases=("self",))
-_method("flatten", "self, order='C'", self=_reshape_to("self"), aliases=("self",))
-_method("transpose", "self, *axes", aliases=("self",),
+_method("reshape", "self, *shape, order='C'", self=_reshape_to("self"), aliases=("self",),
+        facts=_VIEW)
+_method("flatten", "self, order='C'", self=_reshape_to("self"), aliases=("self",),
+        facts=_NEW)
+_method("transpose", "self, *axes", aliases=("self",), facts=_VIEW,
         self=static_template(lambda s: "np.transpose(g)" if s.get("axes") == () else "rt.transpose_grad(g, axes)"))
-_method("copy", "self, order='C'", self="g", aliases=("self",))
+_method("copy", "self, order='C'", self="g", aliases=("self",), facts=_NEW)
 _method("astype", "self, dtype, order='K', casting='unsafe', subok=True, copy=True",
-        self="g if np.dtype(dtype).kind in 'fc' else np.zeros(np.shape(self))", aliases=("self",))
+        self="g if np.dtype(dtype).kind in 'fc' else np.zeros(np.shape(self))", aliases=("self",),
+        facts=dict(result="fresh", shaped=True))
 _method("conj", "self", self="np.conj(g)")
 _method("conjugate", "self", self="np.conj(g)")
 _method("item", "self, *args", self="rt.item_grad(g, self, args)")
@@ -441,16 +457,20 @@ nondifferentiable_methods("argmax", "argmin", "argsort", "argpartition", "nonzer
                           "round", "searchsorted")
 
 # ---------------------------------------------------------- array attributes
-RULES.append(defvjp_attr("T", self="g.T", aliases=("self",)))
-RULES.append(defvjp_attr("mT", self="np.swapaxes(g, -1, -2)", aliases=("self",)))
-RULES.append(defvjp_attr("real", self="np.real(g)", aliases=("self",)))
-RULES.append(defvjp_attr("imag", self="np.zeros(np.shape(self))"))
+RULES.append(defvjp_attr("T", self="g.T", aliases=("self",), facts=_VIEW))
+RULES.append(defvjp_attr("mT", self="np.swapaxes(g, -1, -2)", aliases=("self",),
+                          facts=_VIEW))
+RULES.append(defvjp_attr("real", self="np.real(g)", aliases=("self",), facts=dict(result="view", linear=True)))
+RULES.append(defvjp_attr("imag", self="np.zeros(np.shape(self))", facts=dict(result="view")))
 nondifferentiable_attrs("shape", "ndim", "size", "dtype", "itemsize", "nbytes", "strides", "flags")
 
 # --------------------------------------------------- constants and integers
+# constructors: a new array shaped by their arguments
+_nondiff(np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity,
+         facts=_SIZED)
+_nondiff(np.tri, np.arange, np.logspace, np.geomspace, facts=dict(result="fresh"))
 _nondiff(
-    np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like, np.eye, np.identity, np.tri,
-    np.arange, np.logspace, np.geomspace, np.indices, np.tril_indices, np.triu_indices, np.diag_indices,
+    np.indices, np.tril_indices, np.triu_indices, np.diag_indices,
     np.argmax, np.argmin, np.argsort, np.argpartition, np.argwhere, np.nonzero, np.flatnonzero, np.lexsort,
     np.nanargmax, np.nanargmin, np.searchsorted, np.digitize, np.unique, np.count_nonzero, np.histogram,
     np.unravel_index, np.ravel_multi_index, np.shape, np.ndim, np.size, np.allclose,

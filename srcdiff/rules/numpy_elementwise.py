@@ -16,12 +16,12 @@ E = "elementwise"
 XX = ("x1", "x2")  # unbroadcast both arguments of a binary ufunc
 
 # -- arithmetic --
-defvjp(np.add, "x1, x2", x1="g", x2="g", unbroadcast=XX, aliases=XX, group=E)
-defvjp(np.subtract, "x1, x2", x1="g", x2="-g", unbroadcast=XX, aliases=("x1",), group=E)
+defvjp(np.add, "x1, x2", x1="g", x2="g", unbroadcast=XX, aliases=XX, group=E, facts=dict(linear=True))
+defvjp(np.subtract, "x1, x2", x1="g", x2="-g", unbroadcast=XX, aliases=("x1",), group=E, facts=dict(linear=True))
 defvjp(np.multiply, "x1, x2", x1="g * x2", x2="g * x1", unbroadcast=XX, group=E)
 defvjp(np.divide, "x1, x2", x1="g / x2", x2="-g * ans / x2", unbroadcast=XX, group=E)
-defvjp(np.negative, "x", x="-g", group=E)
-defvjp(np.positive, "x", x="g", aliases=("x",), group=E)
+defvjp(np.negative, "x", x="-g", group=E, facts=dict(linear=True))
+defvjp(np.positive, "x", x="g", aliases=("x",), group=E, facts=dict(linear=True))
 defvjp(np.reciprocal, "x", x="-g * ans * ans", group=E, note="float arguments")
 defvjp(np.square, "x", x="g * 2.0 * x", group=E)
 defvjp(np.sqrt, "x", x="g * 0.5 / ans", group=E)
@@ -119,7 +119,8 @@ for _fn, _note in ((np.maximum, _TIES), (np.minimum, _TIES),
                    (np.fmax, _TIES + "; a nan argument gets none"),
                    (np.fmin, _TIES + "; a nan argument gets none")):
     defvjp(_fn, "x1, x2", x1="np.where(x1 == x2, 0.5 * g, g * (x1 == ans))",
-           x2="np.where(x1 == x2, 0.5 * g, g * (x2 == ans))", unbroadcast=XX, group=E, note=_note)
+           x2="np.where(x1 == x2, 0.5 * g, g * (x2 == ans))", unbroadcast=XX, group=E, note=_note,
+           facts=dict(skips_nan=_fn in (np.fmax, np.fmin)))
 del _fn, _note
 defvjp(np.where, "condition, x=None, y=None", x="np.where(condition, g, 0.0)",
        y="np.where(condition, 0.0, g)", unbroadcast=("x", "y"), group=E,
@@ -135,13 +136,15 @@ defvjp(np.clip, "a, a_min=None, a_max=None, out=None, *, min=None, max=None",
 defvjp(np.nan_to_num, "x, copy=True, nan=0.0, posinf=None, neginf=None",
        x="np.where(np.isfinite(x), g, 0.0)", nan="np.where(np.isnan(x), g, 0.0)",
        posinf="np.where(np.isposinf(x), g, 0.0)", neginf="np.where(np.isneginf(x), g, 0.0)",
-       unbroadcast=("nan", "posinf", "neginf"), group=E,
+       unbroadcast=("nan", "posinf", "neginf"), group=E, facts=dict(skips_nan=True),
        note="x gets the gradient where it is finite, each replacement value where it is used")
 
 # -- real and complex parts (srcdiff differentiates real-valued code) --
-defvjp(np.real, "val", val="np.real(g)", aliases=("val",), group=E, note="real arguments")
+defvjp(np.real, "val", val="np.real(g)", aliases=("val",), group=E, note="real arguments",
+       facts=dict(result="view", linear=True))
 defvjp(np.conjugate, "x", x="np.conjugate(g)", group=E)
-defvjp(np.real_if_close, "a, tol=100", a="np.real(g)", aliases=("a",), group=E, note="real arguments")
+defvjp(np.real_if_close, "a, tol=100", a="np.real(g)", aliases=("a",), group=E, note="real arguments",
+       facts=dict(result="view"))
 
 # -- step functions, predicates and integer operations: no gradient --
 nondifferentiable(

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SrcdiffError
+from .facts import NONE, Facts
+from .facts import make as _make_facts
 
 REQUIRED = object()  # marks a parameter without a default
 
@@ -70,6 +72,10 @@ class Rule:
     # names of grads whose template may return an alias of ``g`` (a view or
     # ``g`` itself); the compiler never accumulates into those in place.
     aliases: frozenset[str] = field(default_factory=frozenset)
+    facts: Facts = NONE  # what else the compiler may rely on (facts.py)
+    # forward mode: one tangent template per differentiable parameter (slot for the
+    # forward transform; filled by defjvp)
+    jvps: dict[str, Any] = field(default_factory=dict)
 
     def signature(self) -> str:
         out = []
@@ -227,6 +233,7 @@ class Table:
         self.functions: dict[Any, Rule] = {}
         self._keep: dict[Any, Any] = {}  # keep registered objects alive
         self.nondiff: dict[Any, str] = {}
+        self.nondiff_facts: dict[Any, Facts] = {}
         # rules for optional libraries, loaded on first need: {library module: rules module}.
         # A lookup that misses imports the rules module of every library imported by then.
         self.lazy: dict[str, str] = {}
@@ -248,6 +255,25 @@ class Table:
         if _key(fn) in self.nondiff:
             return True
         return bool(self.lazy) and self.load_lazy() and _key(fn) in self.nondiff
+
+    def facts_of(self, fn: Any) -> Facts:
+        """The facts of a function with a rule, or declared non-differentiable."""
+        rule = self.rule_for(fn)
+        if rule is not None:
+            return rule.facts
+        return self.nondiff_facts.get(_key(fn), NONE) if self.is_nondiff(fn) else NONE
+
+    def numpy_facts(self, attr: str) -> Facts:
+        """The facts of ``np.<attr>`` as generated code spells it (``np.outer``)."""
+        import numpy
+
+        fn = getattr(numpy, attr, None)
+        return self.facts_of(fn) if fn is not None else NONE
+
+    def member_facts(self, attr: str) -> Facts:
+        """The facts of the array method or attribute ``.attr`` (``x.reshape``, ``x.T``)."""
+        rule = self.methods.get(attr) or self.attrs.get(attr)
+        return rule.facts if rule is not None else NONE
 
     def load_lazy(self) -> bool:
         """Import the rules of each optional library (``self.lazy``) that is
@@ -278,6 +304,7 @@ def defvjp(
     name: str | None = None,
     note: str = "",
     aliases: Iterable[str] = (),
+    facts: Facts | dict[str, Any] | None = None,
     **grads: Any,
 ) -> Rule:
     """Register the reverse-mode derivative of ``fn``.
@@ -304,6 +331,7 @@ def defvjp(
         group=group,
         note=note,
         aliases=frozenset(aliases),
+        facts=_make_facts(group, facts),
     )
     for p, t in grads.items():
         _check_template(rule, p, t)
@@ -319,7 +347,7 @@ def defvjp(
     return rule
 
 
-def nondifferentiable(*fns: Any, group: str = "user") -> None:
+def nondifferentiable(*fns: Any, group: str = "user", facts: Facts | dict[str, Any] | None = None) -> None:
     """Declare functions whose results carry no gradient (``np.argmax``,
     ``np.floor``, ``np.zeros_like``, ``len`` ...).  Calling them on active
     values is allowed; their results are constants."""
@@ -327,6 +355,7 @@ def nondifferentiable(*fns: Any, group: str = "user") -> None:
     for fn in fns:
         key = _key(fn)
         TABLE.nondiff[key] = group
+        TABLE.nondiff_facts[key] = _make_facts(group, facts)
         TABLE._keep[key] = fn
         TABLE.functions.pop(key, None)
     TABLE.version += 1
@@ -340,6 +369,7 @@ def defvjp_method(
     group: str = "array method",
     note: str = "",
     aliases: Iterable[str] = (),
+    facts: Facts | dict[str, Any] | None = None,
     **grads: Any,
 ) -> Rule:
     """Register the derivative of the array method ``x.method(...)``.
@@ -358,6 +388,7 @@ def defvjp_method(
         group=group,
         note=note,
         aliases=frozenset(aliases),
+        facts=_make_facts(group, facts),
     )
     for p, t in grads.items():
         _check_template(rule, p, t)
@@ -381,6 +412,8 @@ def method_alias(method: str, fn: Any) -> Rule:
         group="array method",
         note=f"as {base.name}",
         aliases=base.aliases,
+        facts=base.facts,
+        jvps=base.jvps,
     )
     TABLE.methods[method] = rule
     TABLE.version += 1
@@ -395,7 +428,8 @@ def nondifferentiable_methods(*methods: str) -> None:
     TABLE.version += 1
 
 
-def defvjp_attr(attr: str, *, group: str = "array attribute", aliases: Iterable[str] = (), self: str) -> Rule:
+def defvjp_attr(attr: str, *, group: str = "array attribute", aliases: Iterable[str] = (),
+                facts: Facts | dict[str, Any] | None = None, self: str) -> Rule:
     """Register the derivative of reading the attribute ``x.attr`` (``x.T``)."""
     rule = Rule(
         fn=None,
@@ -404,6 +438,7 @@ def defvjp_attr(attr: str, *, group: str = "array attribute", aliases: Iterable[
         grads={"self": self},
         group=group,
         aliases=frozenset(aliases),
+        facts=_make_facts(group, facts),
     )
     _check_template(rule, "self", self)
     TABLE.attrs[attr] = rule
