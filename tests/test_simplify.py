@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from srcdiff.compiler.reverse import COMMENT
+from srcdiff.compiler.astlib import COMMENT
 from srcdiff.compiler.simplify import simplify
 
 

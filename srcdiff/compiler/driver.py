@@ -15,11 +15,12 @@ from .. import runtime
 from ..errors import SrcdiffError
 from . import emit, ir, mutation, site
 from .activity import Activity, analyze
+from .context import Context, HelperSpec
 from .frontend import parse_function
 from .graph import Resolver
 from .invariance import cut_values
 from .normalize import normalize
-from .reverse import Context, HelperSpec, Reverse
+from .reverse import Reverse
 from .shapes import merge, probe
 
 

@@ -14,7 +14,7 @@ import textwrap
 from typing import Any
 
 from ..errors import InternalError
-from .reverse import COMMENT
+from .astlib import COMMENT
 
 _counter = itertools.count(1)
 _COMMENT_RE = re.compile(r"^(\s*)" + COMMENT + r"\((.*)\)\s*$")

@@ -17,108 +17,32 @@ from __future__ import annotations
 
 import ast
 import copy
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import InternalError, SrcdiffError
-from ..rules import TABLE
 from . import ir, site
 from .activity import Activity
-from .graph import reduced_axes, reduction_of
+from .astlib import N, S, arguments_of, assign, attr, call, comment, funcdef, if_stmt
+from .context import Context, HelperSpec
+from .graph import reduction_of
+from .kept_small import KeptSmall, _full_call
+from .replay import ForwardReplay
 from .simplify import simplify
+from .tape import TapePlanning
+from .templates import _Subst, instantiate, is_fresh, parse_template
 
-COMMENT = "__srcdiff_comment__"
-
-
-def N(name: str) -> ast.Name:
-    return ast.Name(id=name, ctx=ast.Load())
+__all__ = ["Context", "HelperSpec", "Reverse"]
 
 
-def S(name: str) -> ast.Name:
-    return ast.Name(id=name, ctx=ast.Store())
+class Reverse(TapePlanning, ForwardReplay, KeptSmall):
+    """The reverse transform of one function: ``build()`` gives the adjoint (the
+    main function) or the forward/backward pair (a helper).  Tape planning,
+    the forward replay and kept-small adjoints are the mixins' jobs; this
+    class holds the backward sweep, adjoint accumulation, helper calls and
+    the assembling of the generated function."""
 
-
-def assign(target: str | ast.expr, value: ast.expr) -> ast.Assign:
-    t = S(target) if isinstance(target, str) else target
-    return ast.Assign(targets=[t], value=value, lineno=0)
-
-
-def call(func: ast.expr, *args: ast.expr) -> ast.Call:
-    return ast.Call(func=func, args=list(args), keywords=[])
-
-
-def attr(base: str, name: str) -> ast.Attribute:
-    return ast.Attribute(value=N(base), attr=name, ctx=ast.Load())
-
-
-def comment(text: str) -> ast.Expr:
-    return ast.Expr(value=call(N(COMMENT), ast.Constant(value=text)))
-
-
-_TEMPLATE_CACHE: dict[str, ast.expr] = {}
-
-
-def parse_template(t: str) -> ast.expr:
-    tree = _TEMPLATE_CACHE.get(t)
-    if tree is None:
-        tree = ast.parse(t, mode="eval").body
-        _TEMPLATE_CACHE[t] = tree
-    return copy.deepcopy(tree)
-
-
-class _Subst(ast.NodeTransformer):
-    def __init__(self, mapping: dict[str, ast.expr]) -> None:
-        self.mapping = mapping
-
-    def visit_Name(self, node: ast.Name) -> Any:
-        if node.id in self.mapping:
-            return copy.deepcopy(self.mapping[node.id])
-        return node
-
-
-def instantiate(template: str, mapping: dict[str, ast.expr]) -> ast.expr:
-    return _Subst(mapping).visit(parse_template(template))
-
-
-@dataclass
-class HelperSpec:
-    """A user helper specialized for the parameters that carry gradients."""
-
-    fn: Any
-    fwd: str
-    bwd: str
-    varied: list[str]  # parameters whose gradients bwd returns, in order
-    params: list[str] = field(default_factory=list)
-    returns_container: bool = False
-    active: bool = True
-    base: str = "helper"  # what its generated names start with (an identifier)
-
-
-@dataclass
-class Context:
-    """What the reverse pass needs from the outside world."""
-
-    np: str
-    math: str
-    rt: str
-    inject: dict[str, Any]  # extra names the generated code refers to -> objects
-    helper_spec: Any  # callable(fn, varied_params) -> HelperSpec
-    kinds: dict[str, str] = field(default_factory=dict)  # wrt param -> kind
-    debug_stack: bool = False  # instrumented stacks (srcdiff.stack_stats)
-    keep_value: bool = True  # main function: also return f's value (value_and_grad)
-    single: bool = False  # main function: one gradient rather than a tuple
-    shapes: dict[str, tuple] = field(default_factory=dict)  # name -> (kind, shape, dtype kind), see shapes.py
-    helper_calls: dict[int, list] = field(default_factory=dict)  # id(call stmt) -> recorded (args, kwargs)
-    cut: dict[str, str] = field(default_factory=dict)  # values passing no gradient (invariance.py)
-    dtypes: dict[str, str] = field(default_factory=dict)  # float array parameter -> its dtype's name
-    float_arrays: set[str] = field(default_factory=set)  # always float ndarrays, shapes stable or not
-    copy_views: set[int] = field(default_factory=set)  # ids of statements whose value the forward copies
-    mutable: set[str] = field(default_factory=set)  # seen holding an array or a list (x op= e is in place)
-
-
-class Reverse:
     def __init__(self, fn: ir.Function, act: Activity, ctx: Context, wrt: list[str],
                  mode: str = "main", gen_name: str = "") -> None:
         self.fn = fn
@@ -339,329 +263,7 @@ class Reverse:
         return out
 
     # -- what to save -------------------------------------------------------
-    def _targets(self, s) -> list[str]:
-        if isinstance(s, ir.Assign):
-            if s.counter:
-                return []
-            t = [s.target]
-            if id(s) in self.saved_names:
-                t.append(self.saved_names[id(s)])
-            return t
-        if isinstance(s, ir.Unpack):
-            return list(s.targets)
-        return []
-
-    def _needs_stack(self) -> bool:
-        self._plan_pushes()
-        return bool(self.pushed) or any(self._saves_overwritten(s) for s in ir.walk(self.fn.body))
-
-    def _saves_overwritten(self, s) -> bool:
-        """Does ``x[i] = v`` save what it overwrites?  When the backward code of
-        a statement that ran before it reads ``x`` (the forward order: earlier
-        statements, and every statement of an enclosing loop), which must see
-        the old values again."""
-        if not isinstance(s, ir.SetItem) or s.target not in self.needed:
-            return False
-        before = self._ran_before.get(id(s))
-        if before is None:
-            before = self._ran_before[id(s)] = self._statements_before(s)
-        return any(s.target in self.bwd_reads.get(i, ()) for i in before)
-
-    def _statements_before(self, target) -> set[int]:
-        """ids of the statements whose backward code runs after ``target``'s."""
-        order: list = []
-        loops: list = []
-
-        def visit(stmts, enclosing):
-            for st in stmts:
-                order.append(st)
-                if st is target:
-                    loops.extend(enclosing)
-                if isinstance(st, ir.If):
-                    visit(st.body, enclosing)
-                    visit(st.orelse, enclosing)
-                elif isinstance(st, (ir.For, ir.While)):
-                    visit(st.body, enclosing + [st])
-
-        visit(self.fn.body, [])
-        k = next(i for i, st in enumerate(order) if st is target)
-        out = {id(st) for st in order[:k]}
-        for loop in loops:
-            out |= {id(st) for st in ir.walk(loop.body)}
-        out.discard(id(target))
-        return out
-
-    def _plan_pushes(self) -> None:
-        self.pushed = {}
-        self.none_init = {}
-        needed = self.needed | {self.saved_names[i] for i in self.saved_names}
-        defined = set(self.fn.params)
-
-        invariant = self._loop_invariant()
-        self.remat = self._rematerializable(needed)
-        for stmts in self.remat.values():
-            invariant |= {id(x) for x in stmts}
-
-        def walk(stmts, in_loop: bool, top_id=None):
-            for s in stmts:
-                tid = top_id if top_id is not None else id(s)
-                if isinstance(s, (ir.Assign, ir.Unpack)):
-                    ts = self._targets(s)
-                    saved = [t for t in ts if t in needed and (in_loop or t in defined) and id(s) not in invariant]
-                    if saved:
-                        self.pushed[id(s)] = saved
-                    defined.update(ts)
-                elif isinstance(s, ir.If):
-                    before = set(defined)
-                    walk(s.body, in_loop, tid)
-                    after_body = set(defined)
-                    defined.clear()
-                    defined.update(before)
-                    walk(s.orelse, in_loop, tid)
-                    defined.update(after_body)
-                elif isinstance(s, (ir.For, ir.While)):
-                    assigned = self._assigned_in(s.body)
-                    fresh = sorted(n for n in assigned if n in needed and n not in defined)
-                    # (only names a statement in the loop actually saves need a first value)
-                    if fresh:
-                        self.none_init.setdefault(id(s), []).extend(fresh)
-                    defined.update(assigned)
-                    if isinstance(s, ir.For):
-                        defined.add(s.target)
-                    walk(s.body, True, tid)
-
-        walk(self.fn.body, False)
-        pushed_names = {n for names in self.pushed.values() for n in names}
-        for k in list(self.none_init):
-            self.none_init[k] = [n for n in self.none_init[k] if n in pushed_names]
-
-    def _assign_counts(self) -> dict[str, int]:
-        """How many statements write each name (a parameter counts once)."""
-        counts = dict.fromkeys(self.fn.params, 1)
-        for s in ir.walk(self.fn.body):
-            for t in _all_targets(self, s):
-                counts[t] = counts.get(t, 0) + 1
-        return counts
-
-    def _assigned_in(self, stmts) -> set[str]:
-        """Every name the statements (and their nested blocks) write."""
-        return {t for s in ir.walk(stmts) for t in _all_targets(self, s)}
-
-    def _rematerializable(self, needed: set[str]) -> dict[int, list]:
-        """Values a ``for`` loop's backward sweep recomputes instead of saving:
-        pure statements at the top level of the loop body that read only
-        values the loop does not change, its index, and other such values
-        (``x_t = xs[t]``).  Maps id(loop) -> statements to replay, in order."""
-        out: dict[int, list] = {}
-        counts = self._assign_counts()
-        for loop in ir.walk(self.fn.body):
-            if not isinstance(loop, ir.For) or loop.counter:
-                continue
-            assigned = self._assigned_in(loop.body)
-            ok = {loop.target}
-            chosen = []
-            for st in loop.body:
-                if not isinstance(st, ir.Assign) or st.op is None or st.counter or not _pure(st) \
-                        or counts.get(st.target) != 1 or id(st) in self.saved_names:
-                    continue
-                names = {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
-                if all(n in ok or n not in assigned for n in names):
-                    ok.add(st.target)
-                    if names & ok:  # reads the index: differs per iteration, so replay it
-                        chosen.append(st)
-            # replay only what the backward sweep reads (and what those read)
-            want = {st.target for st in chosen if st.target in needed}
-            for st in reversed(chosen):
-                if st.target in want:
-                    want |= {n.id for n in ast.walk(st.value) if isinstance(n, ast.Name)}
-            keep = [st for st in chosen if st.target in want]
-            if keep:
-                out[id(loop)] = keep
-        return out
-
-    def _loop_invariant(self) -> set[int]:
-        """Pure statements inside loops whose operands no enclosing loop
-        changes: they store the same value in every iteration, so the value
-        never needs saving.  (Names assigned twice are excluded.)"""
-        out: set[int] = set()
-        counts = self._assign_counts()
-
-        def visit(stmts, outer_assigned):
-            for s in stmts:
-                if isinstance(s, ir.Assign) and outer_assigned is not None and s.op is not None and \
-                        counts.get(s.target) == 1 and not s.counter and _pure(s):
-                    names = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
-                    if not names & outer_assigned:
-                        out.add(id(s))
-                elif isinstance(s, ir.If):
-                    visit(s.body, outer_assigned)
-                    visit(s.orelse, outer_assigned)
-                elif isinstance(s, (ir.For, ir.While)):
-                    if outer_assigned is None:
-                        assigned = self._assigned_in(s.body)
-                        if isinstance(s, ir.For):
-                            assigned.add(s.target)
-                        visit(s.body, assigned)
-                    else:
-                        visit(s.body, outer_assigned)
-
-        visit(self.fn.body, None)
-        return out
-
     # -- forward ------------------------------------------------------------
-    def _forward(self) -> list[ast.stmt]:
-        self.dead = self._dead_statements()
-        return self._fwd_block(self.fn.body)
-
-    def _live_outside(self, loop) -> set[str]:
-        """Names read by the kept statements outside ``loop`` and by the backward sweep."""
-        inside = {id(x) for x in ir.walk(loop.body)} | {id(loop)}
-        out = set(self.needed)
-        for st in ir.walk(self.fn.body):
-            if id(st) not in inside and id(st) not in self.dead:
-                out |= {n.id for n in ast.walk(ir.reads_of(st)) if isinstance(n, ast.Name)}
-        if isinstance(self.fn.result, ast.Name):
-            out.add(self.fn.result.id)
-        return out
-
-    def _dead_statements(self) -> set[int]:
-        """Forward statements nothing needs: values computed only for the
-        function's result, when the caller wants the gradient alone."""
-        keep = set(self.needed)
-        res = self.fn.result
-        value_needed = self.mode != "main" or self.ctx.keep_value or any(
-            isinstance(st, ast.Expr) and isinstance(st.value, ast.Call)
-            and isinstance(st.value.func, ast.Attribute) and st.value.func.attr == "seed"
-            for st in self.seed_code)
-        if isinstance(res, ast.Name) and value_needed:
-            keep.add(res.id)
-        if isinstance(res, ast.Name) and self.seed_code and not value_needed:
-            for st in self.seed_code:
-                if any(isinstance(n, ast.Name) and n.id == res.id for n in ast.walk(st)):
-                    keep.add(res.id)
-        candidates = [st for st in ir.walk(self.fn.body) if isinstance(st, ir.Assign) and st.op is not None
-                      and not st.counter and _pure(st) and id(st) not in self.helper_specs]
-        dead: set[int] = set()
-        while True:
-            used = set(keep)
-            for st in ir.walk(self.fn.body):
-                if id(st) in dead:
-                    continue
-                for n in ast.walk(ir.reads_of(st)):
-                    if isinstance(n, ast.Name):
-                        used.add(n.id)
-            new = {id(st) for st in candidates if st.target not in used} - dead
-            if not new:
-                return dead
-            dead |= new
-
-    def _push(self, name: str) -> ast.stmt:
-        return ast.Expr(value=call(attr(self.stack, "append"), N(name)))
-
-    def _fwd_block(self, stmts) -> list[ast.stmt]:
-        out: list[ast.stmt] = []
-        for s in stmts:
-            if isinstance(s, (ir.For, ir.While)) and id(s) in self.none_init:
-                for n in self.none_init[id(s)]:
-                    out.append(assign(n, ast.Constant(value=None)))
-            if isinstance(s, ir.Assign):
-                if id(s) in self.dead:
-                    continue
-                for t in self.pushed.get(id(s), ()):
-                    out.append(self._push(t))
-                if id(s) in self.helper_specs:
-                    spec = self.helper_specs[id(s)]
-                    value = ast.Call(func=N(spec.fwd), args=list(s.op.args),
-                                     keywords=[ast.keyword(arg=k, value=v) for k, v in s.op.bound.items()])
-                    target = ast.Tuple(elts=[S(s.target), S(self.saved_names[id(s)])], ctx=ast.Store())
-                    out.append(ast.Assign(targets=[target], value=value, lineno=0))
-                elif s.counter:
-                    out.append(ast.AugAssign(target=S(s.target), op=ast.Add(), value=ast.Constant(value=1)))
-                elif id(s) in self.ctx.copy_views and s.target in self.needed:
-                    # a view of an array assigned into later, which the backward pass reads: keep it as it is now
-                    out.append(assign(s.target, call(ast.Attribute(value=self._method_form(s), attr="copy",
-                                                                   ctx=ast.Load()))))
-                else:
-                    out.append(assign(s.target, self._method_form(s)))
-            elif isinstance(s, ir.Unpack):
-                for t in self.pushed.get(id(s), ()):
-                    out.append(self._push(t))
-                out.append(ast.Assign(targets=[ast.Tuple(elts=[S(t) for t in s.targets], ctx=ast.Store())],
-                                      value=N(s.value), lineno=0))
-            elif isinstance(s, ir.Append):
-                out.append(ast.Expr(value=call(attr(s.lst, "append"), copy.deepcopy(s.value))))
-            elif isinstance(s, ir.SetItem):
-                if self.stack and self._saves_overwritten(s):
-                    out.append(ast.Expr(value=call(attr(self.stack, "append"), self._selection(s, s.target, True))))
-                out.append(ast.Assign(targets=[self._selection(s, s.target, store=True)],
-                                      value=copy.deepcopy(s.value), lineno=0))
-            elif isinstance(s, ir.Expr):
-                out.append(s.node)
-            elif isinstance(s, ir.If):
-                body = self._fwd_block(s.body)
-                orelse = self._fwd_block(s.orelse)
-                out.extend(_if(s.test, body, orelse))
-            elif isinstance(s, ir.For):
-                hoisted, rest = self._hoist(s)
-                out += self._fwd_block(hoisted)
-                body = self._fwd_block(rest)
-                if not body and not s.counter and s.target not in self._live_outside(s):
-                    continue  # everything in it was only needed for f's value
-                body = body or [ast.Pass()]
-                out.append(ast.For(target=S(s.target), iter=call(N("range"), *s.range_args), body=body,
-                                   orelse=[], lineno=0))
-            elif isinstance(s, ir.While):
-                hoisted, rest = self._hoist(s)
-                out += self._fwd_block(hoisted)
-                body = self._fwd_block(rest) or [ast.Pass()]
-                out.append(ast.While(test=copy.deepcopy(s.test), body=body, orelse=[]))
-            elif isinstance(s, ir.BreakIf):
-                out.append(ast.If(test=N(s.flag), body=[ast.Break()], orelse=[]))
-            elif isinstance(s, ir.Return):
-                pass
-        return out
-
-    def _method_form(self, s: ir.Assign) -> ast.expr:
-        """``np.max(z, axis=1)`` as ``z.max(axis=1)`` when ``z`` is known to be a
-        float ndarray: the same computation, without NumPy's Python wrapper
-        (about a microsecond per call)."""
-        v = s.value
-        op = s.op
-        if op is not None and op.kind == "rule" and isinstance(v, ast.Call) and v.args and \
-                isinstance(v.func, ast.Attribute) and isinstance(v.args[0], ast.Name):
-            method = reduction_of(op) if op.rule.fn is not None else None
-            sh = self.ctx.shapes.get(v.args[0].id)
-            if method and sh is not None and sh[0] == "array" and sh[2] == "f":
-                return ast.Call(func=ast.Attribute(value=copy.deepcopy(v.args[0]), attr=method, ctx=ast.Load()),
-                                args=copy.deepcopy(v.args[1:]), keywords=copy.deepcopy(v.keywords))
-        return copy.deepcopy(v)
-
-    def _hoist(self, loop) -> tuple[list, list]:
-        """Statements of a loop's body that compute the same value in every
-        iteration (``t1 = -k`` when ``k`` never changes in the loop): computed
-        once, before the loop, in the forward pass.  Only the compiler's own
-        temporaries, only operations that cannot fail (+, -, *), never a value
-        the stack saves.  Returns (hoisted, the rest of the body)."""
-        import operator
-
-        changing = self._assigned_in(loop.body) | ({loop.target} if isinstance(loop, ir.For) else set())
-        if loop.counter:
-            changing.add(loop.counter)
-        hoisted, rest = [], []
-        for st in loop.body:
-            if isinstance(st, ir.Assign) and st.target in self.fn.temps and not st.counter and \
-                    st.op is not None and st.op.kind == "rule" and \
-                    st.op.rule.fn in (operator.add, operator.sub, operator.mul, operator.neg, operator.pos) and \
-                    not self.pushed.get(id(st)) and id(st) not in self.dead and \
-                    all(isinstance(e, ast.Constant) or isinstance(e, ast.Name) and e.id not in changing
-                        for e in st.op.bound.values()) and \
-                    sum(isinstance(x, ir.Assign) and x.target == st.target for x in ir.walk(loop.body)) == 1:
-                hoisted.append(st)
-                changing.discard(st.target)
-            else:
-                rest.append(st)
-        return hoisted, rest
-
     # -- backward -----------------------------------------------------------
     def _backward(self, first_pass: bool) -> None:
         self.first_pass = first_pass
@@ -909,7 +511,7 @@ class Reverse:
         # into the taken-over array happens after they have read it
         for j, c in enumerate(contribs):
             if j != bare[0] and any(isinstance(n, ast.Name) and n.id == dy for n in ast.walk(c[1])) and \
-                    not _is_fresh(c[1], self.ctx.np):
+                    not is_fresh(c[1], self.ctx.np):
                 return contribs
         i = bare[0]
         c = contribs[i]
@@ -1081,7 +683,7 @@ class Reverse:
                     return None
                 out.append(got)
                 continue
-            fresh = _is_fresh(expr, ctx.np) and (p not in rule.aliases or _always_new(expr, ctx.np))
+            fresh = is_fresh(expr, ctx.np)
             full = _full_call(expr, ctx.np)
             if self.rev_depth == 0 and not self.first_pass and full is not None and \
                     all(n.id == dy for n in ast.walk(full[1]) if isinstance(n, ast.Name)):
@@ -1097,177 +699,6 @@ class Reverse:
                                   and expr.func.attr == "sum" and not expr.keywords == [])
             out.append((e.id, expr, fresh))
         return out
-
-    def _small_contrib(self, t: Any, op: ir.Op, p: str, x: str, y: str, expr: ast.expr) -> tuple | None:
-        """The contribution of an elementwise rule to ``x`` when the adjoint of
-        ``y`` is kept small (see ``self.uniform``): still small when NumPy's
-        broadcasting gives it the right values, a real array when the template
-        already has ``x``'s shape (or sums over where ``x`` was broadcast);
-        None when the adjoint must be written out first."""
-        if not isinstance(t, str):
-            return None
-        full_y, stored = self.uniform[self.adj(y)]
-        tshape = self._uniform_shape(t, op, y, stored)
-        sx = self.ctx.shapes.get(x)
-        if tshape is None or sx is None or sx[0] not in ("array", "scalar"):
-            return None
-        sx, sy = tuple(sx[1]), tuple(full_y)
-        lead = len(sy) - len(sx)
-        if lead < 0 or len(tshape) > len(sy):
-            return None
-        reduced = list(range(lead)) + [i + lead for i, n in enumerate(sx) if n == 1 and sy[i + lead] != 1]
-        padded = (1,) * (len(sy) - len(tshape)) + tshape
-        if reduced and padded == sy:
-            return (x, self._unbroadcast(expr, x, y), True, None)  # the template is y-sized: sum it down
-        if any(padded[r] != 1 for r in reduced) or len(tshape) > len(sx):
-            return None
-        factor = 1
-        for r in reduced:
-            factor *= sy[r]
-        if factor != 1:
-            # x was broadcast: its adjoint sums `factor` equal entries
-            expr = ast.BinOp(left=expr, op=ast.Mult(), right=ast.Constant(value=factor))
-        if tshape == sx:
-            return (x, expr, _is_fresh(expr, self.ctx.np) and p not in op.rule.aliases, None)
-        return (x, expr, True, (sx, tshape))
-
-    def _spread(self, s: ir.Assign, g: ast.expr) -> tuple | None:
-        """The adjoint of ``np.sum``/``np.mean`` over known axes at the top level:
-        ``g`` itself (divided by the count for a mean), kept small - one number
-        for a full sum, a column for a row-wise one - and broadcast where used,
-        instead of an array of copies.  None when the generic rule must do."""
-        op = s.op
-        kind = reduction_of(op)
-        x = op.bound.get("a")
-        if kind not in ("sum", "mean") or self.rev_depth or self.first_pass or not isinstance(x, ast.Name) or \
-                not self.active(x.id):
-            return None
-        st = op.static
-        axis, keep = st.get("axis", 0), st.get("keepdims")
-        sx, sy = self.ctx.shapes.get(x.id), self.ctx.shapes.get(s.target)
-        if keep not in (True, False) or "axis" not in st or st.get("dtype") is not None or \
-                st.get("out") is not None or set(op.bound) - {"a", "axis", "keepdims", "dtype", "out"} or \
-                sx is None or sy is None or sx[0] not in ("array", "scalar") or sx[2] != "f" or \
-                sy[0] not in ("array", "scalar"):
-            return None
-        sx, sy = tuple(sx[1]), tuple(sy[1])
-        axes = reduced_axes(axis, len(sx))
-        if axes is None:
-            return None
-        dy = self.adj(s.target)
-        stored = self.uniform[dy][1] if dy in self.uniform else sy
-        expr: ast.expr = g
-        if keep or stored == ():
-            new = stored
-        else:
-            if len(stored) != len(sy):
-                return None
-            # put the reduced axes back as length-1 axes; leading ones broadcast anyway
-            lead = 0
-            while lead < len(axes) and axes[lead] == lead:
-                lead += 1
-            inner = axes[lead:]
-            dims = list(stored)
-            for a in inner:
-                dims.insert(a - lead, 1)
-            new = tuple(dims)
-            if inner:
-                index = [ast.Constant(value=None) if i + lead in inner else ast.Slice()
-                         for i in range(inner[-1] - lead + 1)]
-                expr = ast.Subscript(value=g, slice=ast.Tuple(elts=index, ctx=ast.Load()) if len(index) > 1
-                                     else index[0], ctx=ast.Load())
-        if kind == "mean":
-            count = 1
-            for a in axes:
-                count *= sx[a]
-            expr = ast.BinOp(left=expr, op=ast.Div(), right=ast.Constant(value=count))
-        if new == sx:
-            return (x.id, expr, _is_fresh(expr, self.ctx.np), None)
-        return (x.id, expr, True, (sx, new))
-
-    def _uniform_shape(self, template: str, op: ir.Op, target: str, gshape: tuple = ()) -> tuple | None:
-        """The shape of an elementwise template's value when ``g`` has shape
-        ``gshape``, from the recorded shapes of the names it reads; None when
-        unknown."""
-        tree = parse_template(template)
-        shapes = []
-        for n in ast.walk(tree):
-            if isinstance(n, ast.Call):
-                f = n.func
-                if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np"
-                        and TABLE.numpy_facts(f.attr).elementwise):
-                    return None
-            elif isinstance(n, (ast.Subscript, ast.Lambda, ast.IfExp, ast.Compare, ast.BoolOp)):
-                return None
-            elif isinstance(n, ast.Attribute) and not (isinstance(n.value, ast.Name) and n.value.id == "np"):
-                return None
-            elif isinstance(n, ast.Name):
-                if n.id == "g":
-                    shapes.append(tuple(gshape))
-                    continue
-                if n.id == "np":
-                    continue
-                name = target if n.id == "ans" else None
-                if n.id != "ans":
-                    e = op.bound.get(n.id)
-                    if isinstance(e, ast.Constant) and isinstance(e.value, (int, float)):
-                        continue
-                    if not isinstance(e, ast.Name):
-                        return None
-                    name = e.id
-                sh = self.ctx.shapes.get(name)
-                if sh is None or sh[0] not in ("array", "scalar"):
-                    return None
-                shapes.append(tuple(sh[1]))
-        try:
-            return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
-        except ValueError:
-            return None
-
-    def _unbroadcast(self, expr: ast.expr, x: str, y: str) -> ast.expr:
-        """Reduce ``expr`` (shaped like ``y``) to the shape of ``x``: inline
-        ``np.sum`` when both shapes are known, else ``rt.unbroadcast``."""
-        if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
-            # sum(-g) -> -sum(g): negate the small reduced array, not the big one
-            return ast.UnaryOp(op=ast.USub(), operand=self._unbroadcast(expr.operand, x, y))
-        sx = self.ctx.shapes.get(x)
-        sy = self.ctx.shapes.get(y)
-        if sx is not None and sy is not None and sx[0] in ("array", "scalar") and sy[0] in ("array", "scalar"):
-            xs, ys = sx[1], sy[1]
-            if xs == ys:
-                return expr
-            if xs == ():
-                return call(attr(self.ctx.np, "sum"), expr)
-            lead = len(ys) - len(xs)
-            if lead >= 0 and all(a == b or a == 1 for a, b in zip(xs, ys[lead:])):
-                ones = [i + lead for i, (a, b) in enumerate(zip(xs, ys[lead:])) if a == 1 and b != 1]
-                axes = list(range(lead)) + ones
-                ax = ast.Tuple(elts=[ast.Constant(value=a) for a in axes], ctx=ast.Load()) if len(axes) != 1 \
-                    else ast.Constant(value=axes[0])
-                kw = [ast.keyword(arg="axis", value=ax)]
-                if ones:
-                    kw.append(ast.keyword(arg="keepdims", value=ast.Constant(value=True)))
-                # the method form: NumPy's np.sum wrapper costs a microsecond more per call
-                summed = ast.Call(func=ast.Attribute(value=expr, attr="sum", ctx=ast.Load()), args=[], keywords=kw)
-                if ones and lead:
-                    summed = call(ast.Attribute(value=summed, attr="reshape", ctx=ast.Load()),
-                                  ast.Tuple(elts=[ast.Constant(value=d) for d in xs], ctx=ast.Load()))
-                return summed
-        return call(attr(self.ctx.rt, "unbroadcast"), expr, N(x))
-
-    def _may_broadcast(self, op: ir.Op, p: str, target: str = "") -> bool:
-        """Could the other operands broadcast this one to a bigger shape?
-        Not when they are literal scalars or the very same value, or when the
-        recorded shapes of operand and result agree."""
-        me = op.bound[p]
-        shapes = self.ctx.shapes
-        if isinstance(me, ast.Name) and me.id in shapes and target in shapes and \
-                shapes[me.id][0] in ("array", "scalar") and shapes[target][0] in ("array", "scalar") and \
-                shapes[me.id][1] == shapes[target][1]:
-            return False
-        others = [op.bound[q] for q in op.rule.unbroadcast if q != p and q in op.bound]
-        return not all(isinstance(o, ast.Constant) or isinstance(o, ast.Name) and isinstance(me, ast.Name)
-                       and o.id == me.id for o in others)
 
     def _inject_callable(self, fn: Any, rule, p: str) -> str:
         for name, obj in self.ctx.inject.items():
@@ -1416,22 +847,6 @@ class Reverse:
                 return p
         raise KeyError(adj_name)
 
-    def _materialize(self, d: str, out: list) -> None:
-        shape = self.uniform.pop(d, None)
-        if shape is not None and d in self.adj_state:
-            full = shape[0]
-            if not full:
-                self.adj_state[d] = False  # a scalar already; it may alias g
-                return
-            out.append(assign(d, call(attr(self.ctx.np, "full"),
-                                      ast.Tuple(elts=[ast.Constant(value=n) for n in full], ctx=ast.Load()),
-                                      N(d))))
-            self.adj_state[d] = True
-
-    def _materialize_all(self, out: list) -> None:
-        for d in sorted(self.uniform):
-            self._materialize(d, out)
-
     def _rev_if(self, s: ir.If) -> list[ast.stmt]:
         pre: list[ast.stmt] = []
         self._materialize_all(pre)
@@ -1454,7 +869,7 @@ class Reverse:
         st_else = self.adj_state
         self.adj_state = self._merge_states(st_body, st_else, body, orelse)
         self.last_comment = None
-        return _if(s.test, body, orelse)
+        return if_stmt(s.test, body, orelse)
 
     def _rev_loop(self, s) -> list[ast.stmt]:
         pre: list[ast.stmt] = []
@@ -1519,7 +934,7 @@ class Reverse:
     # -- assembling -----------------------------------------------------------
     def _assemble(self, fwd, bwd):
         fn = self.fn
-        args = _arguments(fn)
+        args = arguments_of(fn)
         if self.stack:
             new = call(attr(self.ctx.rt, "Stack")) if self.ctx.debug_stack else ast.List(elts=[], ctx=ast.Load())
             fwd = [assign(self.stack, new)] + fwd
@@ -1551,7 +966,7 @@ class Reverse:
             ret = ast.Tuple(elts=[res, out], ctx=ast.Load()) if self.ctx.keep_value else out
             body = [comment("forward pass")] + fwd + [comment("backward pass")] + self.seed_code + bwd
             body.append(ast.Return(value=ret))
-            return simplify(_funcdef(self.gen_name, args, body), self._protected(), *self._simplify_facts())
+            return simplify(funcdef(self.gen_name, args, body), self._protected(), *self._simplify_facts())
         # helper: forward returns (result, saved); backward takes (g, saved)
         spec: HelperSpec = self.spec
         grads = []
@@ -1575,7 +990,7 @@ class Reverse:
             elif isinstance(st, ir.Unpack):
                 top.update(st.targets)
         predeclare = [assign(n, ast.Constant(value=None)) for n in saved if n not in top]
-        fwd_def = _funcdef(spec.fwd, args, predeclare + fwd + [fwd_ret])
+        fwd_def = funcdef(spec.fwd, args, predeclare + fwd + [fwd_ret])
         unpack = []
         if saved_elts:
             names = saved + ([self.stack] if self.stack else [])
@@ -1586,7 +1001,7 @@ class Reverse:
         bwd_args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=self.g_param), ast.arg(arg=self.saved_param)],
                                  vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
         body = unpack + self.seed_code + bwd + [ast.Return(value=ret)]
-        bwd_def = simplify(_funcdef(spec.bwd, bwd_args, body), self._protected(), *self._simplify_facts())
+        bwd_def = simplify(funcdef(spec.bwd, bwd_args, body), self._protected(), *self._simplify_facts())
         return [fwd_def, bwd_def]
 
     def _simplify_facts(self) -> tuple[set[str], set[str]]:
@@ -1599,80 +1014,3 @@ class Reverse:
         """Names simplify must keep: parameters and the primal values."""
         adj_params = {self.adj_names[p] for p in self.fn.params if p in self.adj_names}
         return set(self.primal) | {self.stack} | set(self.fn.params) | adj_params
-
-
-def _np_call(expr: ast.expr, np_name: str) -> str | None:
-    """``"outer"`` for ``np.outer(...)`` (NumPy as generated code names it), else None."""
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and \
-            isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name:
-        return expr.func.attr
-    return None
-
-
-def _always_new(expr: ast.expr, np_name: str) -> bool:
-    """Arithmetic, or a NumPy call that builds a new array from scratch whatever
-    its arguments (``np.full(shape, g)``), even in a rule that may alias ``g``."""
-    if isinstance(expr, (ast.BinOp, ast.UnaryOp)):
-        return True
-    attr = _np_call(expr, np_name)
-    return attr is not None and TABLE.numpy_facts(attr).result == "fresh"
-
-
-def _is_fresh(expr: ast.expr, np_name: str) -> bool:
-    """Does ``expr`` certainly build a new value (safe to add into in place)?"""
-    return _always_new(expr, np_name)
-
-
-def _full_call(expr: ast.expr, np_name: str):
-    """``np.full((2, 3), v)`` -> (shape tuple, v); else None."""
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "full" and \
-            isinstance(expr.func.value, ast.Name) and expr.func.value.id == np_name and len(expr.args) == 2 and \
-            not expr.keywords and isinstance(expr.args[0], ast.Tuple) and \
-            all(isinstance(e, ast.Constant) for e in expr.args[0].elts):
-        return tuple(e.value for e in expr.args[0].elts), expr.args[1]
-    return None
-
-
-def _all_targets(rev: Reverse, s) -> list[str]:
-    """Every name statement ``s`` writes, loop counters and lists included."""
-    out = rev._targets(s)
-    if isinstance(s, ir.Assign) and s.counter:
-        out = [s.target]
-    elif isinstance(s, ir.For):
-        out = [s.target]
-    elif isinstance(s, ir.Append):
-        out = [s.lst]
-    elif isinstance(s, ir.SetItem):
-        out = [s.target]
-    return out
-
-
-def _pure(s: ir.Assign) -> bool:
-    """Does evaluating ``s`` again give the same value, with no side effect?"""
-    k = s.op.kind
-    if k in ("rule", "copy", "const", "tuple", "list", "dict", "cast"):
-        return True
-    return k == "nondiff" and not isinstance(s.value, ast.Call)
-
-
-def _if(test: ast.expr, body: list, orelse: list) -> list[ast.stmt]:
-    if not body and not orelse:
-        return []
-    if not body:
-        if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-            return [ast.If(test=copy.deepcopy(test.operand), body=orelse, orelse=[])]
-        return [ast.If(test=ast.UnaryOp(op=ast.Not(), operand=copy.deepcopy(test)), body=orelse, orelse=[])]
-    return [ast.If(test=copy.deepcopy(test), body=body, orelse=orelse)]
-
-
-def _arguments(fn: ir.Function) -> ast.arguments:
-    node = fn.source.node
-    return copy.deepcopy(node.args)
-
-
-def _funcdef(name: str, args: ast.arguments, body: list[ast.stmt]) -> ast.FunctionDef:
-    kw = {}
-    if hasattr(ast.FunctionDef, "type_params") or __import__("sys").version_info >= (3, 12):
-        kw["type_params"] = []
-    return ast.FunctionDef(name=name, args=args, body=body, decorator_list=[], returns=None,
-                           type_comment=None, lineno=0, **kw)

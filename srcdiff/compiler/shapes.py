@@ -23,9 +23,9 @@ import numpy as np
 
 from ..rules import TABLE
 from . import ir
+from .astlib import funcdef
 from .emit import build, render
 from .graph import operand_names
-from .reverse import _funcdef
 
 REC = "__srcdiff_record__"
 CALL = "__srcdiff_call__"
@@ -175,7 +175,7 @@ def _probe(fn: ir.Function, args: tuple, kwargs: dict, truncate: bool) -> Probed
     p = _Probe(fn, truncate)
     body = [p.rec(n) for n in fn.params] + p.block(fn.body)
     body.append(ast.Return(value=ast.Constant(value=None)))
-    fdef = _funcdef("probe", copy.deepcopy(fn.source.node.args), body)
+    fdef = funcdef("probe", copy.deepcopy(fn.source.node.args), body)
     seen: dict[int, set] = {}
 
     def record(i: int, v: Any) -> None:
