@@ -19,9 +19,10 @@ from .context import Context, HelperSpec
 from .frontend import parse_function
 from .graph import Resolver
 from .invariance import cut_values
+from .naming import Namer
 from .normalize import normalize
 from .reverse import Reverse
-from .shapes import merge, probe
+from .shapes import Probed, merge, probe
 
 
 def _calls_signature(calls: list | None) -> Any:
@@ -103,6 +104,7 @@ class Unit:
         self.groups: dict[int, dict] = {}  # id(globals) -> {"globals", "defs", "inject", "names"}
         self.specs: dict[tuple, HelperSpec] = {}
         self.taken: set[str] = set()
+        self.namer = Namer(self.taken)
         self.order: list[int] = []
         self.deps: list[tuple[dict, str, Any]] = []
         self.depth = 0
@@ -172,38 +174,33 @@ class Unit:
         spec = HelperSpec(fn=fn, fwd=fwd, bwd=bwd, varied=list(varied), params=list(f.params),
                           returns_container=container, base=base)
         self.specs[key] = spec
-        self.record_deps(f)
-        act = analyze(f, list(varied))
         ctx = self.context(f, {})
-        if sig is not None:
-            runs = [probe(f, a, k) for a, k in calls]
-            ctx.shapes = merge(runs)
-            ctx.helper_calls = {}
-            for r in runs:
-                if r is not None:
-                    ctx.mutable |= r.mutable
-                    for call_site, recorded in r.calls.items():
-                        ctx.helper_calls.setdefault(call_site, []).extend(recorded)
-        mutation.check(f, ctx.shapes, ctx.mutable)
-        ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
-        act = _cut_invariant(f, list(varied), act, ctx)
-        rev = Reverse(f, act, ctx, list(varied), mode="helper")
-        rev.spec = spec
-        defs = rev.build()
+        runs = [probe(f, a, k) for a, k in calls] if sig is not None else []
+        defs = self.compile_function(f, list(varied), ctx, runs, mode="helper", spec=spec)
         grp = self.group(f.source.globals)
         grp["defs"].extend(defs)
         grp["inject"].update(ctx.inject)
         grp["names"] += [fwd, bwd]
         return spec
 
+    def compile_function(self, f: ir.Function, wrt: list[str], ctx: Context, runs: list[Probed | None],
+                         mode: str, gen_name: str = "", spec: HelperSpec | None = None) -> Any:
+        """The pipeline every function goes through, the main one and each helper:
+        the probes' shapes, the mutation checks, activity without the values the
+        result provably does not depend on, then the transform."""
+        self.record_deps(f)
+        _apply_probes(ctx, runs)
+        mutation.check(f, ctx.shapes, ctx.mutable)
+        ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
+        act = _cut_invariant(f, wrt, analyze(f, wrt), ctx)
+        rev = Reverse(f, act, ctx, wrt, mode=mode, gen_name=gen_name)
+        if spec is not None:
+            rev.spec = spec
+        return rev.build()
+
     def fresh_global(self, base: str, local_names: set[str]) -> str:
-        name = base
-        i = 1
-        while name in self.taken or name in local_names:
-            name = f"{base}_{i}"
-            i += 1
-        self.taken.add(name)
-        return name
+        """A name for a generated function, free in every module group and in ``local_names``."""
+        return self.namer.fresh(base, avoid=local_names)
 
     def link(self, label: str) -> tuple[dict[str, Any], str]:
         """Compile every group; bind the generated functions to each other."""
@@ -229,6 +226,23 @@ class Unit:
         return built, "\n\n".join(sources)
 
 
+def _apply_probes(ctx: Context, runs: list[Probed | None]) -> None:
+    """What the probe runs of a function (one for the main function, one per
+    recorded call for a helper) let the transform rely on: shapes all runs
+    agree on, values always float arrays, and what any run saw."""
+    if not runs:
+        return
+    ctx.shapes = merge(runs)
+    if any(r is None for r in runs):
+        return
+    ctx.float_arrays = set.intersection(*(set(r.float_arrays) for r in runs))
+    ctx.helper_calls = {}
+    for r in runs:
+        ctx.mutable |= r.mutable
+        for call_site, recorded in r.calls.items():
+            ctx.helper_calls.setdefault(call_site, []).extend(recorded)
+
+
 def _cut_invariant(f: ir.Function, wrt: list[str], act: Activity, ctx: Context) -> Activity:
     """Activity again, without the values the result provably does not depend on."""
     ctx.cut = cut_values(f, ctx.shapes, act.varied)
@@ -250,28 +264,18 @@ def _compile_main(f: ir.Function, fn: Any, wrt: list[str], kinds: dict[str, str]
                   args: tuple | None, kwargs: dict | None, keep_value: bool, single: bool) -> Compiled:
     unit = Unit(debug_stack)
     unit.taken |= f.names
-    act = analyze(f, wrt)
     base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
     gen_name = unit.fresh_global(f"{base}_grad", f.names)
     ctx = unit.context(f, kinds)
     ctx.keep_value = keep_value
     ctx.single = single
+    runs: list[Probed | None] = []
     if args is not None:
         bound = dict(zip(f.params, args)) | dict(kwargs or {})
         ctx.dtypes = {p: v.dtype.name for p, v in bound.items()
                       if type(v) is np.ndarray and v.dtype.kind == "f" and v.dtype != np.float64}
-        probed = probe(f, args, kwargs or {})
-        if probed is not None:
-            ctx.shapes = probed.shapes
-            ctx.float_arrays = probed.float_arrays
-            ctx.helper_calls = probed.calls
-            ctx.mutable = set(probed.mutable)
-    unit.record_deps(f)
-    mutation.check(f, ctx.shapes, ctx.mutable)
-    ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
-    act = _cut_invariant(f, wrt, act, ctx)
-    rev = Reverse(f, act, ctx, wrt, mode="main", gen_name=gen_name)
-    fdef = rev.build()
+        runs = [probe(f, args, kwargs or {})]
+    fdef = unit.compile_function(f, wrt, ctx, runs, mode="main", gen_name=gen_name)
     grp = unit.group(f.source.globals)
     # the main function first, then helpers
     grp["defs"].insert(0, fdef)

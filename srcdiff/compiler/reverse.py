@@ -28,6 +28,7 @@ from .astlib import N, S, arguments_of, assign, attr, call, comment, funcdef, if
 from .context import Context, HelperSpec
 from .graph import reduction_of
 from .kept_small import KeptSmall, _full_call
+from .naming import Namer
 from .replay import ForwardReplay
 from .simplify import simplify
 from .tape import TapePlanning
@@ -51,7 +52,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         self.wrt = wrt
         self.mode = mode
         self.gen_name = gen_name
-        self.alloc_taken = fn.names
+        self.namer = Namer(fn.names)  # allocates into the function's own name set
         self.primal: set[str] = set(fn.params)
         self.user_names = {n.id for n in ast.walk(fn.source.node) if isinstance(n, ast.Name)}
         for s in ir.walk(fn.body):
@@ -83,15 +84,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
 
     # -- names ----------------------------------------------------------
     def fresh(self, base: str) -> str:
-        taken = self.alloc_taken
-        if base not in taken:
-            taken.add(base)
-            return base
-        i = 1
-        while f"{base}_{i}" in taken:
-            i += 1
-        taken.add(f"{base}_{i}")
-        return f"{base}_{i}"
+        return self.namer.fresh(base)
 
     def adj(self, name: str) -> str:
         a = self.adj_names.get(name)
@@ -228,7 +221,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             self.saved_param = self.fresh("saved")
         # pass 1: the backward sweep, to learn which primal values it reads
         self.stack = ""
-        taken = set(self.alloc_taken)
+        taken = set(self.namer.taken)
         self._backward(first_pass=True)
         self.needed = self._reads(self._bwd_code)
         stack_name = ""
@@ -241,8 +234,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                 taken.add(stack_name)
             self.stack = stack_name
             self._plan_pushes()
-            self.alloc_taken.clear()
-            self.alloc_taken.update(taken | set(self.adj_names.values()))
+            self.namer.reset(taken | set(self.adj_names.values()))
             self._backward(first_pass=False)
             more = self._reads(self._bwd_code) - self.needed
             if not more:
