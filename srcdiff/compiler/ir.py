@@ -13,11 +13,23 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 
+# What an operation is (Op.kind):
+#   copy     y = x, another name for a value
+#   const    a module constant or a literal
+#   rule     a call (or operator, method, attribute) with a derivative rule
+#   helper   a call of the user's own Python function (its adjoint is generated)
+#   nondiff  a call whose result carries no gradient (np.argmax, len, comparisons)
+#   cast     np.float64(x) and friends: the value passes through
+#   tuple, list, dict   a container display (a, b) [a, b] {"k": a}
+#   unknown  a call srcdiff cannot differentiate (an error if a gradient must pass)
+OP_KINDS = frozenset({"copy", "const", "rule", "helper", "nondiff", "cast", "tuple", "list", "dict", "unknown"})
+
+
 @dataclass
 class Op:
     """What an ``Assign`` computes, resolved at compile time."""
 
-    kind: str  # copy | const | rule | helper | nondiff | tuple | list | dict | opaque | inline
+    kind: str  # one of OP_KINDS
     rule: Any = None  # registry.Rule for kind == "rule"
     callee: Any = None  # the called object (rule/helper/nondiff calls)
     name: str = ""  # how to show the operation: "np.tanh", "+", "getitem"
@@ -27,6 +39,10 @@ class Op:
     varargs: dict[str, list[ast.expr]] = field(default_factory=dict)
     args: list[ast.expr] = field(default_factory=list)  # helper ops: positional operands
     operands: list[ast.expr] = field(default_factory=list)  # every atom read
+
+    def __post_init__(self) -> None:
+        if self.kind not in OP_KINDS:
+            raise ValueError(f"unknown operation kind {self.kind!r}")
 
 
 @dataclass

@@ -430,7 +430,7 @@ def _unstable(fn: ir.Function, shapes: dict[str, set], bad: set[str]) -> set[str
             # a call with no derivative rule may size its result from the data (np.nonzero,
             # int(x.sum()) ...), unless its facts say a constructor sized by its (stable)
             # arguments, or a result shaped by its arguments' shapes (srcdiff.stop_gradient)
-            if k in ("unknown", "opaque") or k == "nondiff" and isinstance(s.value, ast.Call) and \
+            if k == "unknown" or k == "nondiff" and isinstance(s.value, ast.Call) and \
                     not (TABLE.facts_of(s.op.callee).sized_by_arguments or TABLE.facts_of(s.op.callee).shaped):
                 bad.add(s.target)
             if isinstance(s.value, ast.Subscript):
