@@ -62,9 +62,9 @@ def cut_values(fn: ir.Function, shapes: dict[str, tuple], varied: set[str]) -> d
 
 def _array_shape(shapes: dict, name: str) -> tuple | None:
     sh = shapes.get(name)
-    if sh is None or sh[0] not in ("array", "scalar") or sh[2] != "f":
+    if sh is None or not sh.numeric or sh.dtype != "f":
         return None
-    return tuple(sh[1])
+    return tuple(sh.shape)
 
 
 def _is_candidate(name: str, body: list, shapes: dict) -> bool:

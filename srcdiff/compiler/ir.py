@@ -10,7 +10,30 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
+
+
+class Shape(NamedTuple):
+    """What the probe saw of a value: ``kind`` is ``"array"``, ``"scalar"``,
+    ``"container"`` or ``"other"``; ``shape`` the array's shape (``()`` for a
+    number, the type's name for a container); ``dtype`` the dtype's kind
+    letter (``"f"``, ``"i"``, ``"u"``, ``"b"``, ``"c"``) or None."""
+
+    kind: str
+    shape: Any = None
+    dtype: str | None = None
+
+    @property
+    def numeric(self) -> bool:
+        """An array or a number (its shape is a tuple)."""
+        return self.kind in ("array", "scalar")
+
+    @property
+    def float_array(self) -> bool:
+        return self.kind == "array" and self.dtype == "f"
+
+
+NO_SHAPE = Shape("")  # not known
 
 
 # What an operation is (Op.kind):

@@ -33,9 +33,9 @@ class KeptSmall:
         full_y, stored = self.uniform[self.adj(y)]
         tshape = self._uniform_shape(t, op, y, stored)
         sx = self.ctx.shapes.get(x)
-        if tshape is None or sx is None or sx[0] not in ("array", "scalar"):
+        if tshape is None or sx is None or not sx.numeric:
             return None
-        sx, sy = tuple(sx[1]), tuple(full_y)
+        sx, sy = tuple(sx.shape), tuple(full_y)
         lead = len(sy) - len(sx)
         if lead < 0 or len(tshape) > len(sy):
             return None
@@ -71,10 +71,10 @@ class KeptSmall:
         sx, sy = self.ctx.shapes.get(x.id), self.ctx.shapes.get(s.target)
         if keep not in (True, False) or "axis" not in st or st.get("dtype") is not None or \
                 st.get("out") is not None or set(op.bound) - {"a", "axis", "keepdims", "dtype", "out"} or \
-                sx is None or sy is None or sx[0] not in ("array", "scalar") or sx[2] != "f" or \
-                sy[0] not in ("array", "scalar"):
+                sx is None or sy is None or not sx.numeric or sx.dtype != "f" or \
+                not sy.numeric:
             return None
-        sx, sy = tuple(sx[1]), tuple(sy[1])
+        sx, sy = tuple(sx.shape), tuple(sy.shape)
         axes = reduced_axes(axis, len(sx))
         if axes is None:
             return None
@@ -140,9 +140,9 @@ class KeptSmall:
                         return None
                     name = e.id
                 sh = self.ctx.shapes.get(name)
-                if sh is None or sh[0] not in ("array", "scalar"):
+                if sh is None or not sh.numeric:
                     return None
-                shapes.append(tuple(sh[1]))
+                shapes.append(tuple(sh.shape))
         try:
             return tuple(np.broadcast_shapes(*shapes)) if shapes else ()
         except ValueError:
@@ -156,8 +156,8 @@ class KeptSmall:
             return ast.UnaryOp(op=ast.USub(), operand=self._unbroadcast(expr.operand, x, y))
         sx = self.ctx.shapes.get(x)
         sy = self.ctx.shapes.get(y)
-        if sx is not None and sy is not None and sx[0] in ("array", "scalar") and sy[0] in ("array", "scalar"):
-            xs, ys = sx[1], sy[1]
+        if sx is not None and sy is not None and sx.numeric and sy.numeric:
+            xs, ys = sx.shape, sy.shape
             if xs == ys:
                 return expr
             if xs == ():
@@ -186,8 +186,8 @@ class KeptSmall:
         me = op.bound[p]
         shapes = self.ctx.shapes
         if isinstance(me, ast.Name) and me.id in shapes and target in shapes and \
-                shapes[me.id][0] in ("array", "scalar") and shapes[target][0] in ("array", "scalar") and \
-                shapes[me.id][1] == shapes[target][1]:
+                shapes[me.id].numeric and shapes[target].numeric and \
+                shapes[me.id].shape == shapes[target].shape:
             return False
         others = [op.bound[q] for q in op.rule.unbroadcast if q != p and q in op.bound]
         return not all(isinstance(o, ast.Constant) or isinstance(o, ast.Name) and isinstance(me, ast.Name)

@@ -21,6 +21,7 @@ import operator
 
 from ..rules import TABLE
 from . import ir
+from .ir import NO_SHAPE
 
 
 def inplace_changes(fn: ir.Function, mutable: set[str]) -> list[tuple[ir.Assign, str]]:
@@ -59,13 +60,13 @@ def check(fn: ir.Function, shapes: dict[str, tuple], mutable: set[str] = frozens
     for s in sets:
         user = _user(s.target)
         sh = shapes.get(s.target)
-        if sh is not None and sh[0] != "array":
-            what = f"a {sh[1]}" if sh[0] == "container" and sh[1] else f"a {sh[0]}"
+        if sh is not None and sh.kind != "array":
+            what = f"a {sh.shape}" if sh.kind == "container" and sh.shape else f"a {sh.kind}"
             raise src.error(f"x[...] = v needs a NumPy array, and {user} is {what}", lineno=s.line,
                             hint="build lists with append, or start from an array: x = np.zeros(n)")
         for n in ir.names_in(s.index):
             nsh = shapes.get(n)
-            if nsh is not None and nsh[0] == "array" and nsh[2] in "iu":
+            if nsh is not None and nsh.kind == "array" and nsh.dtype in "iu":
                 raise src.error(f"assignment with an integer-array index ({n}) is not supported: the index may "
                                 "repeat a position, and NumPy keeps only one of those writes", lineno=s.line,
                                 hint="use a boolean mask, slices, or a loop over the positions")
@@ -239,10 +240,10 @@ def _aliases(st, targets: set[str], shapes: dict) -> list[str]:
     if rule.fn is operator.getitem:
         a = op.bound.get("a")
         sh = shapes.get(st.target)
-        if not isinstance(a, ast.Name) or a.id not in targets or sh is not None and sh[0] == "scalar":
+        if not isinstance(a, ast.Name) or a.id not in targets or sh is not None and sh.kind == "scalar":
             return []  # one element: a copy
         index = op.bound.get("index")
-        if index is not None and any(shapes.get(n, ("",))[0] == "array" for n in ir.names_in(index)):
+        if index is not None and any(shapes.get(n, NO_SHAPE).kind == "array" for n in ir.names_in(index)):
             return []  # an array index selects a copy
         return [a.id]
     return read if rule.facts.result == "view" else []

@@ -140,7 +140,7 @@ class ForwardReplay:
                 isinstance(v.func, ast.Attribute) and isinstance(v.args[0], ast.Name):
             method = reduction_of(op) if op.rule.fn is not None else None
             sh = self.ctx.shapes.get(v.args[0].id)
-            if method and sh is not None and sh[0] == "array" and sh[2] == "f":
+            if method and sh is not None and sh.float_array:
                 return ast.Call(func=ast.Attribute(value=copy.deepcopy(v.args[0]), attr=method, ctx=ast.Load()),
                                 args=copy.deepcopy(v.args[1:]), keywords=copy.deepcopy(v.keywords))
         return copy.deepcopy(v)

@@ -27,6 +27,7 @@ from .activity import Activity
 from .astlib import N, S, arguments_of, assign, attr, call, comment, funcdef, if_stmt
 from .context import Context, HelperSpec
 from .graph import reduction_of
+from .ir import NO_SHAPE
 from .kept_small import KeptSmall, _full_call
 from .naming import Namer
 from .replay import ForwardReplay
@@ -101,14 +102,14 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             if k in ("tuple", "list", "dict"):
                 self.containers.add(p)
         for name, sh in self.ctx.shapes.items():
-            if sh[0] == "container":
+            if sh.kind == "container":
                 self.containers.add(name)
         # parameters of unknown kind read as sequences (p[0], a, b = p), and the parts read
         # from them: their adjoints may be containers, added elementwise (never with +)
         import operator
 
         def unknown(n: str) -> bool:
-            return self.ctx.shapes.get(n, ("",))[0] not in ("array", "scalar") and \
+            return self.ctx.shapes.get(n, NO_SHAPE).kind not in ("array", "scalar") and \
                 n not in self.ctx.float_arrays and self.ctx.kinds.get(n) not in ("farray", "float", "array0")
 
         maybe = {p for p in self.fn.params if unknown(p)}
@@ -151,7 +152,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                 varied = self._helper_varied(s)
                 calls = self.ctx.helper_calls.get(id(s), [])
                 # the recorded arguments are trusted only when their shapes are stable
-                if not all(self.ctx.shapes.get(a.id, ("",))[0] in ("array", "scalar") for a in s.op.operands):
+                if not all(self.ctx.shapes.get(a.id, NO_SHAPE).kind in ("array", "scalar") for a in s.op.operands):
                     calls = []
                 try:
                     spec = self.ctx.helper_spec(s.op.callee, varied, s, calls)
@@ -274,7 +275,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             d = self.adj(res.id)
             if self.mode == "main":
                 sh = self.ctx.shapes.get(res.id)
-                if sh is not None and sh[0] == "scalar" and sh[2] == "f":
+                if sh is not None and sh.kind == "scalar" and sh.dtype == "f":
                     # the first call showed a float scalar, and shapes are fixed per compile
                     self.seed_code.append(assign(d, ast.Constant(value=1.0)))
                 else:
@@ -330,11 +331,11 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
 
     def _zeros(self, name: str) -> ast.expr:
         sh = self.ctx.shapes.get(name)
-        if sh is not None and sh[0] == "scalar":
+        if sh is not None and sh.kind == "scalar":
             return ast.Constant(value=0.0)
-        if sh is not None and sh[0] == "array" and sh[2] == "f" and name not in self.fn.params:
+        if sh is not None and sh.float_array and name not in self.fn.params:
             # a known shape: no need to keep the value around just to read its shape
-            return call(attr(self.ctx.np, "zeros"), ast.Tuple(elts=[ast.Constant(value=d) for d in sh[1]],
+            return call(attr(self.ctx.np, "zeros"), ast.Tuple(elts=[ast.Constant(value=d) for d in sh.shape],
                                                                ctx=ast.Load()))
         if self.ctx.kinds.get(name) == "farray":
             return call(attr(self.ctx.np, "zeros_like"), N(name))
@@ -552,7 +553,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         # a float array: known from the probe, or a float-array parameter the function never rebinds
         float_param = self.ctx.kinds.get(x.id) == "farray" and x.id in self.fn.params and \
             x.id not in self._assigned_in(self.fn.body)
-        if not (sh is not None and sh[0] == "array" and sh[2] == "f" or x.id in self.ctx.float_arrays
+        if not (sh is not None and sh.float_array or x.id in self.ctx.float_arrays
                 or float_param) or x.id in self.containers:
             return False
         index = s.value.slice
@@ -560,14 +561,14 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         for n in ast.walk(index):
             if isinstance(n, ast.Name):
                 nsh = self.ctx.shapes.get(n.id)
-                if nsh is None or nsh[0] not in ("array", "scalar"):
+                if nsh is None or not nsh.numeric:
                     basic = False  # a list, or not known: np.add.at takes any index
                     continue
-                if nsh[0] == "array":
-                    if nsh[2] not in "iu":
+                if nsh.kind == "array":
+                    if nsh.dtype not in "iu":
                         return False  # boolean masks: the generic rule
                     basic = False
-                elif nsh[2] not in "iu":
+                elif nsh.dtype not in "iu":
                     return False
             elif isinstance(n, ast.Constant) and not (n.value is None or n.value is Ellipsis
                                                        or isinstance(n.value, int)):
@@ -636,10 +637,10 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         out = []
         static = dict(op.static)
         for p, e in op.bound.items():
-            if isinstance(e, ast.Name) and ctx.shapes.get(e.id, ("",))[0] in ("array", "scalar"):
-                static["shape:" + p] = ctx.shapes[e.id][1]
-        if ctx.shapes.get(s.target, ("",))[0] in ("array", "scalar"):
-            static["shape:ans"] = ctx.shapes[s.target][1]
+            if isinstance(e, ast.Name) and ctx.shapes.get(e.id, NO_SHAPE).kind in ("array", "scalar"):
+                static["shape:" + p] = ctx.shapes[e.id].shape
+        if ctx.shapes.get(s.target, NO_SHAPE).kind in ("array", "scalar"):
+            static["shape:ans"] = ctx.shapes[s.target].shape
         for p in rule.grads:
             e = op.bound.get(p)
             if p in op.varargs:
@@ -681,7 +682,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                     all(n.id == dy for n in ast.walk(full[1]) if isinstance(n, ast.Name)):
                 # np.full(shape, <a number made from g>): keep the number
                 gsh = ctx.shapes.get(s.target)
-                if gsh is not None and gsh[0] == "scalar":
+                if gsh is not None and gsh.kind == "scalar":
                     out.append((e.id, full[1], True, (full[0], ())))
                     continue
             if p in rule.unbroadcast and self._may_broadcast(op, p, s.target):
@@ -766,9 +767,9 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         if not copied:
             return sub
         sel = self.ctx.shapes.get(ir.selection_key(s))
-        if sel is not None and sel[0] == "scalar":
+        if sel is not None and sel.kind == "scalar":
             return sub  # one element: a NumPy scalar, already a copy
-        if sel is not None and sel[0] == "array":
+        if sel is not None and sel.kind == "array":
             return call(ast.Attribute(value=sub, attr="copy", ctx=ast.Load()))
         return call(attr(self.ctx.np, "copy"), sub)
 
@@ -793,10 +794,10 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         if isinstance(v, ast.Name) and self.active(v.id):
             key = ir.selection_key(s)
             sel, sv = self.ctx.shapes.get(key), self.ctx.shapes.get(v.id)
-            if sel is not None and sv is not None and sel[0] in ("array", "scalar") and \
-                    sv[0] in ("array", "scalar") and sel[1] != sv[1]:
+            if sel is not None and sv is not None and sel.numeric and \
+                    sv.numeric and sel.shape != sv.shape:
                 g = self._unbroadcast(self._selection(s, d), v.id, key)  # v was broadcast: sum it down
-            elif sel is not None and sv is not None and sel[1] == sv[1]:
+            elif sel is not None and sv is not None and sel.shape == sv.shape:
                 g = self._selection(s, d, copied=True)
             else:
                 g = call(attr(self.ctx.rt, "unbroadcast"), self._selection(s, d, copied=True), N(v.id))
@@ -999,7 +1000,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
     def _simplify_facts(self) -> tuple[set[str], set[str]]:
         """Names known to hold floats, and the adjoint names (see simplify)."""
         adjoints = set(self.adj_names.values())
-        floats = {n for n, sh in self.ctx.shapes.items() if sh[0] in ("array", "scalar") and sh[2] == "f"}
+        floats = {n for n, sh in self.ctx.shapes.items() if sh.numeric and sh.dtype == "f"}
         return floats | adjoints, adjoints
 
     def _protected(self) -> set[str]:

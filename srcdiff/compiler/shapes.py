@@ -26,24 +26,25 @@ from . import ir
 from .astlib import funcdef
 from .emit import build, render
 from .graph import operand_names
+from .ir import Shape
 
 REC = "__srcdiff_record__"
 CALL = "__srcdiff_call__"
 
 
-def _shape(v: Any) -> Any:
+def _shape(v: Any) -> Shape:
     t = type(v)
     if t is np.ndarray:
-        return ("array", v.shape, v.dtype.kind)
+        return Shape("array", v.shape, v.dtype.kind)
     if t is float or isinstance(v, np.floating):
-        return ("scalar", (), "f")
+        return Shape("scalar", (), "f")
     if t is int or isinstance(v, np.integer):
-        return ("scalar", (), "i")
+        return Shape("scalar", (), "i")
     if t is bool or isinstance(v, np.bool_):
-        return ("scalar", (), "b")
+        return Shape("scalar", (), "b")
     if t is list or t is tuple or t is dict:
-        return ("container", t.__name__, None)
-    return ("other", None, None)
+        return Shape("container", t.__name__)
+    return Shape("other")
 
 
 # Iterations of each loop the probe runs.  Shapes after that are known without running
@@ -208,8 +209,8 @@ def _probe(fn: ir.Function, args: tuple, kwargs: dict, truncate: bool) -> Probed
         if i in seen:
             by_name.setdefault(name, set()).update(seen[i])
     unexecuted = _infer_unexecuted(p, seen, by_name)
-    float_arrays = {n for n, shs in by_name.items() if shs and all(sh[0] == "array" and sh[2] == "f" for sh in shs)}
-    mutable = {n for n, shs in by_name.items() if any(sh[0] == "array" or sh[:2] == ("container", "list")
+    float_arrays = {n for n, shs in by_name.items() if shs and all(sh.float_array for sh in shs)}
+    mutable = {n for n, shs in by_name.items() if any(sh.kind == "array" or (sh.kind, sh.shape) == ("container", "list")
                                                       for sh in shs)}
     return Probed(stable_shapes(fn, by_name, unexecuted), {id(p.calls[i]): c for i, c in calls.items()},
                   float_arrays, mutable)
@@ -253,7 +254,7 @@ def _infer(st: Any, by_name: dict[str, set]) -> tuple | None:
     values = []
     for a in op.operands:
         got = by_name.get(a.id)
-        if not got or len(got) != 1 or next(iter(got))[0] not in ("scalar", "array"):
+        if not got or len(got) != 1 or not next(iter(got)).numeric:
             return None
         values.append(next(iter(got)))
     if op.kind == "copy":
@@ -264,7 +265,7 @@ def _infer(st: Any, by_name: dict[str, set]) -> tuple | None:
         return None
     facts = op.rule.facts
     # elementwise: ints are values, never sizes; otherwise an int argument may be an axis or a size
-    if not facts.elementwise and (not facts.shaped or any(sh[0] == "scalar" and sh[2] != "f" for sh in values)):
+    if not facts.elementwise and (not facts.shaped or any(sh.kind == "scalar" and sh.dtype != "f" for sh in values)):
         return None
     env = {a.id: _dummy(sh) for a, sh in zip(op.operands, values)}
     args: list = []
@@ -318,25 +319,25 @@ def stable_shapes(fn: ir.Function, by_name: dict[str, set], unexecuted: set[str]
     for name, shapes in by_name.items():
         if name in unstable or len(shapes) != 1:
             continue
-        kind, shape, dkind = next(iter(shapes))
-        if kind != "other":
-            out[name] = (kind, shape, dkind)
+        sh = next(iter(shapes))
+        if sh.kind != "other":
+            out[name] = sh
     # containers are recorded even when unstable (lists grown by append): only their type is used
     for name, shapes in by_name.items():
-        if name not in out and all(sh[0] == "container" for sh in shapes):
-            out[name] = ("container", None, None)
+        if name not in out and all(sh.kind == "container" for sh in shapes):
+            out[name] = Shape("container")
     return out
 
 
 def _element_read(s: ir.Assign, shapes: dict[str, set]) -> bool:
     """``h[i]`` read a number: a number, whatever the array's size."""
     return isinstance(s.value, ast.Subscript) and bool(shapes.get(s.target)) and \
-        all(sh[0] == "scalar" for sh in shapes[s.target])
+        all(sh.kind == "scalar" for sh in shapes[s.target])
 
 
 def _int_scalar(name: str, shapes: dict[str, set], kinds: str = "iub") -> bool:
     got = shapes.get(name, ())
-    return bool(got) and all(sh[0] == "scalar" and sh[2] in kinds for sh in got)
+    return bool(got) and all(sh.kind == "scalar" and sh.dtype in kinds for sh in got)
 
 
 def _in_blocks(fn: ir.Function) -> list:
@@ -394,7 +395,7 @@ def _sized_by_values(fn: ir.Function, shapes: dict[str, set], local: set[str]) -
             if not isinstance(s, ir.Assign) or s.target in valued or s.target in bad or \
                     not any(n in valued for n in operand_names(s.value, local)):
                 continue
-            if any(sh[0] == "array" for sh in shapes.get(s.target, ())):
+            if any(sh.kind == "array" for sh in shapes.get(s.target, ())):
                 if _shape_reads_value(s, valued, local, shapes):
                     bad.add(s.target)  # an array sized (or sliced) by the value
                     changed = True
@@ -435,7 +436,7 @@ def _unstable(fn: ir.Function, shapes: dict[str, set], bad: set[str]) -> set[str
                 bad.add(s.target)
             if isinstance(s.value, ast.Subscript):
                 for n in operand_names(s.value.slice, local):
-                    if any(sh[0] == "array" and sh[2] == "b" or sh[0] == "other" for sh in shapes.get(n, ())):
+                    if any(sh.kind == "array" and sh.dtype == "b" or sh.kind == "other" for sh in shapes.get(n, ())):
                         bad.add(s.target)
     bad |= _sized_by_values(fn, shapes, local)
     changed = True
@@ -443,7 +444,7 @@ def _unstable(fn: ir.Function, shapes: dict[str, set], bad: set[str]) -> set[str
         changed = False
         for s in ir.walk(fn.body):
             if isinstance(s, ir.SetItem) and ir.selection_key(s) not in bad and \
-                    any(n in bad or any(sh[0] == "array" and sh[2] == "b" for sh in shapes.get(n, ()))
+                    any(n in bad or any(sh.kind == "array" and sh.dtype == "b" for sh in shapes.get(n, ()))
                         for n in operand_names(s.index, local)):
                 bad.add(ir.selection_key(s))  # a mask selects a data-dependent number of elements
             if isinstance(s, ir.Assign) and s.target not in bad:
