@@ -5,6 +5,7 @@ generates a new Python function - the adjoint - that runs the forward pass and
 then backpropagates.  ``srcdiff.source(g)`` shows the generated code.
 """
 
+from .containers import register_container
 from .errors import SrcdiffError
 from .rules import (
     defvjp,
@@ -21,6 +22,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SrcdiffError",
+    "register_container",
     "defvjp",
     "defvjp_attr",
     "defvjp_method",

@@ -15,6 +15,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from . import arrays, containers
 from .compiler import driver
 from .compiler.activity import analyze
 from .compiler.graph import Graph
@@ -61,15 +62,25 @@ def _kind(v: Any) -> str:
 
 
 def _check_leaves(name: str, v: Any, fname: str) -> None:
+    c = containers.lookup(v)
+    if c is not None:  # tuple, list, dict, NamedTuple, dataclass, registered class (srcdiff/containers.py)
+        if c.kind in ("namedtuple", "dataclass"):
+            clash = [f for f in c.fields or () if f in TABLE.attrs or f in TABLE.nondiff_attrs]
+            if clash:
+                raise SrcdiffError(
+                    f"cannot differentiate {fname} with respect to {name!r}: the field {clash[0]!r} of "
+                    f"{type(v).__name__} has the name of an array attribute, and srcdiff reads "
+                    f"x.{clash[0]} as that attribute", hint=f"rename the field {clash[0]!r}")
+        for x in c.children(v)[0]:
+            _check_leaves(name, x, fname)
+        return
     k = _kind(v)
-    if k in ("tuple", "list"):
-        for x in v:
-            _check_leaves(name, x, fname)
-        return
-    if k == "dict":
-        for x in v.values():
-            _check_leaves(name, x, fname)
-        return
+    if hasattr(v, "__dict__") and not isinstance(v, np.generic) and not arrays.is_foreign(v):
+        raise SrcdiffError(
+            f"cannot differentiate {fname} with respect to {name!r}: it holds a {type(v).__name__}, which "
+            "is not a parameter container",
+            hint="make the class a dataclass or NamedTuple, or register it with srcdiff.register_container"
+            "(cls, flatten, unflatten); or leave this argument out of wrt")
     if k in ("int", "bool", "intarray"):
         what = {"int": "an int", "bool": "a bool"}.get(k) or f"an array of dtype {v.dtype}"
         raise SrcdiffError(
@@ -95,7 +106,7 @@ class GradientFunction(functools.partial):
     calls that adjoint directly takes its place, so a repeated call costs a
     few attribute checks; anything else takes the general path (``_call``)."""
 
-    def __new__(cls, fn: Callable, wrt: Wrt, with_value: bool) -> GradientFunction:
+    def __new__(cls, fn: Callable, wrt: Wrt, with_value: bool, compute: bool = False) -> GradientFunction:
         ns: dict[str, Any] = {"nd": np.ndarray, "T": TABLE, "MISSING": _MISSING}
         exec(_DISPATCH, ns)
         self = super().__new__(cls, ns["dispatch"])
@@ -106,9 +117,10 @@ class GradientFunction(functools.partial):
         return self
 
     def __reduce__(self):
-        return (type(self), (self.fn, self.wrt[0] if self.single else tuple(self.wrt), self.with_value))
+        return (type(self), (self.fn, self.wrt[0] if self.single else tuple(self.wrt), self.with_value,
+                             self.compute))
 
-    def __init__(self, fn: Callable, wrt: Wrt, with_value: bool) -> None:
+    def __init__(self, fn: Callable, wrt: Wrt, with_value: bool, compute: bool = False) -> None:
         if not callable(fn):
             raise SrcdiffError(f"grad() needs a function, got {type(fn).__name__}")
         if isinstance(fn, GradientFunction):
@@ -117,11 +129,16 @@ class GradientFunction(functools.partial):
                 hint="differentiate the original function; for a Hessian-vector product use finite "
                 "differences of the gradient, (g(x + e*v) - g(x - e*v)) / (2*e)",
             )
+        # a bound method or functools.partial: the function srcdiff compiles, and the arguments
+        # bound to it (the object as ``self``; the partial's), passed before the caller's
+        fn, self._pre_args, self._pre_kwargs = _unbind(fn)
         self.fn = fn
         self.with_value = with_value
+        self.compute = bool(compute)  # lazy (Dask) arguments' gradients computed too (srcdiff/arrays.py)
         self._sig = self._signature(fn)
         self.params = [p.name for p in self._sig.parameters.values()
                        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        self._bound = _bound_names(fn, self.params, self._pre_args, self._pre_kwargs)
         if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in self._sig.parameters.values()):
             raise SrcdiffError(f"{_fname(fn)} takes *args or **kwargs, which srcdiff cannot differentiate",
                                hint="give each input its own named parameter")
@@ -142,10 +159,8 @@ class GradientFunction(functools.partial):
     def _signature(fn: Callable) -> inspect.Signature:
         import types
 
-        if isinstance(fn, types.MethodType):
-            raise SrcdiffError(
-                f"{fn.__qualname__} is a bound method; srcdiff differentiates plain functions",
-                hint="differentiate a module-level function and pass the object's arrays as arguments")
+        if isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
+            fn = fn.__func__  # the object is passed as its first argument (see _unbind)
         if not isinstance(fn, types.FunctionType):
             raise SrcdiffError(
                 f"cannot differentiate {fn!r}: it is not a Python function with source code",
@@ -161,16 +176,23 @@ class GradientFunction(functools.partial):
         name = _fname(self.fn)
         if isinstance(w, bool) or not isinstance(w, (int, str)):
             raise SrcdiffError(f"wrt must be an int position, a parameter name, or a tuple of those; got {w!r}")
+        # positions count the parameters the caller passes (not a method's self, nor what a partial binds)
+        free = [p for p in self.params if p not in self._bound]
         if isinstance(w, int):
-            if not -len(self.params) <= w < len(self.params):
-                n = len(self.params)
+            if not -len(free) <= w < len(free):
+                n = len(free)
                 raise SrcdiffError(f"wrt={w} is out of range: {name} has {n} parameter{'s' if n != 1 else ''} "
-                                   f"({', '.join(self.params)})")
-            return self.params[w]
+                                   f"({', '.join(free)})")
+            return free[w]
         if w not in self.params:
             raise SrcdiffError(f"wrt={w!r} is not a parameter of {name}; its parameters are "
-                               f"{', '.join(self.params) or 'none'}",
+                               f"{', '.join(free) or 'none'}",
                                hint="pass the name of one of the parameters, or its position")
+        if self._bound.get(w) == "partial":
+            raise SrcdiffError(f"wrt={w!r} is bound by functools.partial: its value is a constant of the "
+                               f"function differentiated; the remaining parameters are {', '.join(free) or 'none'}",
+                               hint="differentiate with respect to a remaining parameter, or leave this "
+                               "argument out of the partial")
         return w
 
     def _wrt_values(self, args: tuple, kwargs: dict) -> list[Any]:
@@ -221,15 +243,31 @@ class GradientFunction(functools.partial):
         return c
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
+        if self._bound:  # a bound method or a partial: its arguments first
+            args, kwargs = self._pre_args + args, {**self._pre_kwargs, **kwargs} if self._pre_kwargs else kwargs
         key = _spec_key(args, kwargs)
+        if key is None and arrays.has_foreign(args, kwargs):
+            return self._call_foreign(args, kwargs)
         c = self._compiled.get(key)
         if c is None or c.deps or c.version != TABLE.version:
             c = self.compiled_for(args, kwargs)
         self.last = c
-        if key is not None and not kwargs and not c.deps and self._compiled.get(key) is c:
+        if key is not None and not kwargs and not c.deps and self._compiled.get(key) is c and not self._bound:
             self._go_fast(key, args, c)
         # the generated function returns exactly what the user gets
         return c.fn(*args, **kwargs)
+
+    def _call_foreign(self, args: tuple, kwargs: dict) -> Any:
+        """Arguments holding arrays of another library (Dask, CuPy, ...; see
+        srcdiff/arrays.py): the shape-generic adjoint (no shape probe: it would
+        run the forward pass on the data), its lazy results evaluated together."""
+        values = self._wrt_values(args, kwargs)
+        for name, v in zip(self.wrt, values):
+            arrays.check_float(name, v, _fname(self.fn))
+        c = self.compiled_for(args, kwargs)
+        self.last = c
+        return arrays.call(c.fn, self.fn, args, kwargs, values, with_value=self.with_value, single=self.single,
+                           compute=self.compute)
 
     def _go_fast(self, key: Any, args: tuple, c: driver.Compiled) -> None:
         """Point the dispatcher at ``c`` for calls shaped like ``args``."""
@@ -345,6 +383,43 @@ def _fname(fn: Any) -> str:
     return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
 
+def _unbind(fn: Callable) -> tuple[Callable, tuple, dict]:
+    """``(function, arguments bound before the caller's, keywords bound)`` of a
+    ``functools.partial`` (nested too), a bound method (its object is the first
+    argument; the method itself stays what is compiled, so that ``self.f()``
+    calls resolve in its class)."""
+    import types
+
+    pre_args: tuple = ()
+    pre_kwargs: dict = {}
+    while isinstance(fn, functools.partial) and not isinstance(fn, GradientFunction):
+        pre_args = tuple(fn.args) + pre_args
+        pre_kwargs = {**fn.keywords, **pre_kwargs}
+        fn = fn.func
+    if isinstance(fn, types.MethodType):
+        pre_args = (fn.__self__,) + pre_args
+    return fn, pre_args, pre_kwargs
+
+
+def _bound_names(fn: Callable, params: list[str], pre_args: tuple, pre_kwargs: dict) -> dict[str, str]:
+    """The parameters a bound method (``"self"``) or a partial (``"partial"``) binds."""
+    import types
+
+    out: dict[str, str] = {}
+    n_self = 1 if isinstance(fn, types.MethodType) else 0
+    if len(pre_args) > len(params):
+        raise SrcdiffError(f"the partial passes {len(pre_args) - n_self} positional arguments to {_fname(fn)}, "
+                           f"which takes {len(params) - n_self}")
+    for i, p in enumerate(params[:len(pre_args)]):
+        out[p] = "self" if i < n_self else "partial"
+    for k in pre_kwargs:
+        if k not in params:
+            raise SrcdiffError(f"the partial binds {k!r}, which is not a parameter of {_fname(fn)}; its "
+                               f"parameters are {', '.join(params)}")
+        out[k] = "partial"
+    return out
+
+
 def _closure_key(fn: Callable) -> tuple:
     cells = getattr(fn, "__closure__", None) or ()
     out = []
@@ -362,6 +437,8 @@ def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str], debug_st
     """Compile (or fetch) the adjoint of ``fn``; with ``args`` it is
     specialized for the shapes of these arguments (``spec`` is their key)."""
     code = getattr(fn, "__code__", None)
+    if getattr(fn, "__self__", None) is not None:  # a bound method: self.f() resolves in the object's class
+        code = (code, type(fn.__self__))
     key = (code, id(getattr(fn, "__globals__", None)), _closure_key(fn), tuple(wrt),
            tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None, keep_value, single)
     with _LOCK:
@@ -405,12 +482,12 @@ def _reported(compile_it: Callable[[], driver.Compiled]) -> driver.Compiled:
         raise err.with_traceback(None) from None
 
 
-def _decorator(fn: Callable | None, wrt: Wrt, with_value: bool):
+def _decorator(fn: Callable | None, wrt: Wrt, with_value: bool, compute: bool = False):
     if fn is None:
-        return lambda f: GradientFunction(f, wrt, with_value)
+        return lambda f: GradientFunction(f, wrt, with_value, compute)
     if isinstance(fn, (int, str, tuple, list)) and not callable(fn):
         raise SrcdiffError("pass wrt by keyword: grad(f, wrt=...) or @grad(wrt=...)")
-    return GradientFunction(fn, wrt, with_value)
+    return GradientFunction(fn, wrt, with_value, compute)
 
 
 def stop_gradient(x: Any) -> Any:
@@ -431,11 +508,10 @@ def stop_gradient(x: Any) -> Any:
     return x
 
 
-nondifferentiable(stop_gradient, group="constant")
-stop_gradient._srcdiff_keeps_shape = True  # type: ignore[attr-defined]  # its result is shaped like x
+nondifferentiable(stop_gradient, group="constant", facts=dict(shaped=True))  # its result is shaped like x
 
 
-def grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:
+def grad(fn: Callable | None = None, wrt: Wrt = 0, *, compute: bool = False) -> Any:
     """The gradient of scalar-valued ``fn``.
 
     ``wrt`` is a parameter position, a parameter name, or a tuple of those: an
@@ -443,14 +519,22 @@ def grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:
     Each gradient mirrors its argument (float -> float, array -> array of the
     same shape, tuple/list/dict -> the same container).  Usable as
     ``@grad`` and ``@grad(wrt="w")``.
+
+    Arrays of other libraries that NumPy dispatches to (Dask, CuPy, ...) are
+    accepted wherever NumPy arrays are (docs/dask.md).  With Dask data the
+    value and the gradients of one call are evaluated together, once;
+    gradients with respect to NumPy arguments come back as NumPy arrays, with
+    respect to Dask arguments as lazy Dask arrays, unless ``compute=True``
+    (then NumPy arrays too, from the same single evaluation).
     """
-    return _decorator(fn, wrt, with_value=False)
+    return _decorator(fn, wrt, with_value=False, compute=compute)
 
 
-def value_and_grad(fn: Callable | None = None, wrt: Wrt = 0) -> Any:
+def value_and_grad(fn: Callable | None = None, wrt: Wrt = 0, *, compute: bool = False) -> Any:
     """Like :func:`grad`, but the function returns ``(fn(...), gradient)``
-    from a single forward pass."""
-    return _decorator(fn, wrt, with_value=True)
+    from a single forward pass (with Dask data: the value a float, evaluated
+    with the gradients)."""
+    return _decorator(fn, wrt, with_value=True, compute=compute)
 
 
 def source(g: Any) -> str:
@@ -496,6 +580,7 @@ def stack_stats(fn: Callable, *args: Any, wrt: Wrt = 0, **kwargs: Any) -> dict[s
     from . import runtime
 
     g = GradientFunction(fn, wrt, with_value=False)
+    args, kwargs = g._pre_args + tuple(args), {**g._pre_kwargs, **kwargs}
     values = g._wrt_values(args, kwargs)
     kinds = dict(zip(g.wrt, (_kind(v) for v in values)))
     c = compile_cached(g.fn, g.wrt, kinds, debug_stack=True, args=args, kwargs=kwargs,
@@ -517,10 +602,15 @@ def check_grad(fn: Callable, *args: Any, wrt: Wrt = 0, eps: float = 1e-6, **kwar
     smaller mean agreement in float64.  Each relative error is
     ``|analytic - numeric| / max(1, |analytic|, |numeric|)`` per component.
     """
+    import types
+
     g = grad(fn, wrt=wrt)
     grads = g(*args, **kwargs)
     if g.single:
         grads = (grads,)
+    # a bound method or partial: perturb and call the function itself, with every argument
+    args, kwargs = g._pre_args + tuple(args), {**g._pre_kwargs, **kwargs}
+    fn = g.fn.__func__ if isinstance(g.fn, types.MethodType) else g.fn
     out: dict[str, float] = {}
     params = g.wrt
     for name, pos, analytic in zip(params, g._positions, grads):
@@ -536,6 +626,8 @@ def check_grad(fn: Callable, *args: Any, wrt: Wrt = 0, eps: float = 1e-6, **kwar
         a_leaves, _ = _flatten(analytic)
         worst = 0.0
         for li, (leaf, a_leaf) in enumerate(zip(leaves, a_leaves)):
+            if not _float_leaf(leaf):
+                continue  # a field such as a name or a flag: not differentiated
             arr = np.array(leaf, dtype=float)
             a_arr = np.asarray(a_leaf, dtype=float)
             for idx in np.ndindex(arr.shape):
@@ -559,30 +651,32 @@ def check_grad(fn: Callable, *args: Any, wrt: Wrt = 0, eps: float = 1e-6, **kwar
     return out
 
 
+def _float_leaf(v: Any) -> bool:
+    return isinstance(v, (float, np.floating)) or isinstance(v, np.ndarray) and v.dtype.kind == "f"
+
+
 def _flatten(v: Any):
-    if isinstance(v, (tuple, list)):
-        parts = [_flatten(x) for x in v]
-        leaves = [leaf for p in parts for leaf in p[0]]
+    """``(leaves, rebuild)``: the leaves of ``v`` (through every container,
+    srcdiff/containers.py) and a function making ``v`` again from new leaves."""
+    c = containers.lookup(v)
+    if c is None:
+        return [v], lambda ls: ls[0]
+    kids, aux = c.children(v)
+    parts = [_flatten(x) for x in kids]
+    leaves = [leaf for p in parts for leaf in p[0]]
 
-        def rebuild(ls, parts=parts, t=v.__class__):
-            out, i = [], 0
-            for p in parts:
-                n = len(p[0])
-                out.append(p[1](ls[i:i + n]))
-                i += n
-            return t(out)
-        return leaves, rebuild
-    if isinstance(v, dict):
-        keys = list(v)
-        parts = [_flatten(v[k]) for k in keys]
-        leaves = [leaf for p in parts for leaf in p[0]]
+    def rebuild(ls, parts=parts):
+        out, i = [], 0
+        for p in parts:
+            n = len(p[0])
+            out.append(p[1](ls[i:i + n]))
+            i += n
+        if c.kind == "dataclass":  # a copy with new fields: attributes made by __post_init__ stay
+            import copy
 
-        def rebuild_d(ls, parts=parts, keys=keys):
-            out, i = {}, 0
-            for k, p in zip(keys, parts):
-                n = len(p[0])
-                out[k] = p[1](ls[i:i + n])
-                i += n
-            return out
-        return leaves, rebuild_d
-    return [v], lambda ls: ls[0]
+            obj = copy.copy(v)
+            for name, x in zip(c.fields or (), out):
+                object.__setattr__(obj, name, x)
+            return obj
+        return c.build(aux, out)
+    return leaves, rebuild

@@ -6,11 +6,14 @@ state (the stack of saved values) in local variables, never here.
 
 from __future__ import annotations
 
+import math
 import numbers
 import threading
 
 import numpy as np
 
+from . import containers as _containers
+from .arrays import is_foreign as _foreign
 from .errors import SrcdiffError
 
 __all__ = [
@@ -97,6 +100,8 @@ def extremum_grad(g, ans, x, axis=None, keepdims=False):
 
 def zeros_like(x):
     """A zero gradient shaped like ``x`` (containers keep their type)."""
+    if _containers.custom(x) is not None:  # NamedTuple, dataclass, registered class
+        return _containers.zeros(x)
     if isinstance(x, tuple):
         return tuple(zeros_like(v) for v in x)
     if isinstance(x, list):
@@ -105,16 +110,54 @@ def zeros_like(x):
         return {k: zeros_like(v) for k, v in x.items()}
     if isinstance(x, np.ndarray):
         return np.zeros(x.shape, dtype=x.dtype if x.dtype.kind in "fc" else float)
+    if _foreign(x):  # Dask, CuPy, ...: zeros of the same library (and chunks), lazily
+        return np.zeros_like(x, dtype=x.dtype if x.dtype.kind in "fc" else float)
     return 0.0
+
+
+def full_like(a, v):
+    """An array shaped like ``a`` filled with the number ``v`` (a float or a
+    0-d array): a NumPy array for NumPy ``a`` (or a list), else an array of
+    ``a``'s own library, laid out like ``a`` (Dask: the same chunks)."""
+    if _foreign(a) or _foreign(v):
+        if not _foreign(a):
+            return np.full(np.shape(a), v)
+        dtype = np.result_type(a.dtype if a.dtype.kind in "fc" else float, getattr(v, "dtype", float))
+        if _foreign(v):
+            return np.zeros_like(a, dtype=dtype) + v
+        return np.full_like(a, v, dtype=dtype)
+    return np.full(np.shape(a), v)
+
+
+def size(a):
+    """The number of elements of ``a``, from its shape (never its values)."""
+    return math.prod(np.shape(a))
 
 
 def add(a, b):
     """Sum of two gradients, containers elementwise."""
+    if isinstance(a, _containers.ContainerGrad) or isinstance(b, _containers.ContainerGrad) or \
+            _containers.custom(a) is not None or _containers.custom(b) is not None:
+        return _containers.add(a if isinstance(a, _containers.ContainerGrad) else _as_grad(a),
+                               b if isinstance(b, _containers.ContainerGrad) else _as_grad(b))
+    if isinstance(a, (tuple, list, dict)) and _is_zero(b):
+        return a
+    if isinstance(b, (tuple, list, dict)) and _is_zero(a):
+        return b
     if isinstance(a, (tuple, list)):
         return type(a)(add(u, v) for u, v in zip(a, b))
     if isinstance(a, dict):
         return {k: add(a[k], b[k]) for k in a}
     return a + b
+
+
+def _as_grad(v):
+    """A gradient held as its container's own type, as a ContainerGrad (others unchanged)."""
+    c = _containers.custom(v)
+    if c is None:
+        return v
+    kids, aux = c.children(v)
+    return _containers.ContainerGrad(c, aux, kids, kids)
 
 
 def seed(result, fname="the function"):
@@ -124,6 +167,9 @@ def seed(result, fname="the function"):
     if isinstance(result, np.ndarray) and result.size == 1:
         return np.ones_like(result, dtype=float)
     shape = getattr(result, "shape", None)
+    if _foreign(result) and shape is not None and math.prod(shape) == 1 and result.dtype.kind in "fiu":
+        # a lazy (Dask) or device scalar: its shape says it is one; its value is not needed
+        return 1.0 if not shape else np.ones_like(result, dtype=float)
     if np.iscomplexobj(result):
         what = "a complex number" if not shape else f"a complex array of shape {shape}"
     else:
@@ -138,6 +184,10 @@ def seed(result, fname="the function"):
 def mirror(dx, x):
     """Make gradient ``dx`` mirror its argument ``x``: float -> float, array ->
     array of the same shape and a float dtype, containers -> same container."""
+    c = _containers.custom(x)
+    if c is not None:  # NamedTuple, dataclass, registered class: rebuilt as its own type
+        kids, aux = c.children(x)
+        return c.build(aux, [mirror(d, v) for d, v in zip(_containers.grad_children(dx, x, c, kids), kids)])
     if isinstance(x, tuple):
         if not isinstance(dx, (tuple, list)):
             dx = zeros_like(x) if _is_zero(dx) else dx
@@ -150,6 +200,9 @@ def mirror(dx, x):
         if not isinstance(dx, dict):
             dx = zeros_like(x)
         return {k: mirror(dx.get(k, 0.0), v) for k, v in x.items()}
+    tx = type(x)
+    if tx is not np.ndarray and tx is not float and _foreign(x) or type(dx) not in _PLAIN and _foreign(dx):
+        return _mirror_foreign(dx, x)
     if isinstance(x, np.ndarray):
         out = np.asarray(dx)
         if out.shape != x.shape:
@@ -170,6 +223,26 @@ def mirror(dx, x):
     return dx
 
 
+_PLAIN = {np.ndarray, float, int, np.float64}
+
+
+def _mirror_foreign(dx, x):
+    """``mirror`` where ``dx`` or ``x`` is an array of another library
+    (srcdiff.arrays): for such an ``x``, an array of its library, shape and a
+    float dtype, built lazily; for a NumPy or Python ``x``, ``dx`` as it is -
+    the caller (``srcdiff.arrays.finish``) evaluates it and mirrors the result."""
+    if not _foreign(x):
+        return dx
+    dtype = x.dtype if x.dtype.kind in "fc" else np.dtype(float)
+    if not _foreign(dx):
+        return full_like(x, dx).astype(dtype, copy=False)
+    if dx.shape != x.shape:
+        dx = np.broadcast_to(dx, x.shape)
+    if dx.dtype != dtype and (dx.dtype.kind not in "fc" or x.dtype.kind == "f"):
+        dx = dx.astype(dtype)
+    return dx
+
+
 def _is_zero(v):
     return isinstance(v, (int, float)) and v == 0
 
@@ -185,6 +258,9 @@ def getitem_grad(g, x, index):
                 out[i] = gi
         else:
             out[index] = g
+        c = _containers.custom(x)
+        if c is not None:
+            return _containers.ContainerGrad(c, c.children(x)[1], out, list(x))
         return type(x)(out)
     out = np.zeros(np.shape(x), dtype=np.result_type(float, np.asarray(g).dtype))
     np.add.at(out, index, g)
@@ -939,7 +1015,10 @@ def index_grad(g, x, index):
     """Adjoint of ``x[index]``: ``g`` written (basic index) or scatter-added
     (advanced index: repeats accumulate, boolean masks work) into zeros shaped
     like ``x``.  For a list, tuple or dict ``x`` the result is a container of
-    the same type holding ``g`` at ``index`` and zeros elsewhere."""
+    the same type holding ``g`` at ``index`` and zeros elsewhere.  A str
+    ``index`` of a container that is no dict is a field read, ``x.name``."""
+    if type(index) is str and not isinstance(x, dict):
+        return _containers.field_vjp(g, None, x, index)
     if isinstance(x, dict):
         out = zeros_like(x)
         out[index] = g
@@ -951,8 +1030,9 @@ def index_grad(g, x, index):
                 out[i] = gi
         else:
             out[index] = g
-        if hasattr(x, "_fields"):
-            return type(x)(*out)
+        c = _containers.custom(x)  # a NamedTuple (or a registered tuple class)
+        if c is not None:
+            return _containers.ContainerGrad(c, c.children(x)[1], out, list(x))
         return type(x)(out)
     out = _float_zeros(np.shape(x), g)
     if _basic_index(index):

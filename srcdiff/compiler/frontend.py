@@ -29,6 +29,12 @@ class Source:
     lines: list[str]  # the file's lines (1-based access via line())
     globals: dict
     closure: dict[str, Any] = field(default_factory=dict)
+    # the class of the first parameter when the function is compiled as a method of it
+    # (grad of a bound method, or a self.f() call): self.f() calls resolve there
+    self_class: Any = None
+    # functions defined inside this one (lifted by normalize): name -> the outer variables
+    # each reads, passed to it as extra keyword arguments
+    lifted: dict[str, list[str]] = field(default_factory=dict)
 
     def line(self, lineno: int | None) -> str:
         if not lineno or lineno > len(self.lines):
@@ -66,11 +72,15 @@ def parse_function(fn: Any) -> Source:
     """Parse ``fn``'s source into a standard-library ``ast.FunctionDef`` whose
     line numbers are those of the user's file."""
     fn = _unwrap(fn)
-    if isinstance(fn, types.MethodType):
-        raise SrcdiffError(
-            f"{fn.__qualname__} is a bound method; srcdiff differentiates plain functions",
-            hint="differentiate a module-level function and pass the object's arrays as arguments",
-        )
+    self_class = None
+    if isinstance(fn, types.MethodType) and isinstance(fn.__func__, types.FunctionType):
+        # a bound method: compiled as its function, the object passed as the first argument
+        self_class = type(fn.__self__) if not isinstance(fn.__self__, type) else None
+        fn = fn.__func__
+    self_class = getattr(fn, "__srcdiff_self_class__", self_class)
+    made = getattr(fn, "__srcdiff_source__", None)
+    if made is not None:  # a function defined inside the function being compiled (normalize lifts it)
+        return made
     if not isinstance(fn, types.FunctionType):
         raise SrcdiffError(
             f"cannot differentiate {fn!r}: it is not a Python function with source code",
@@ -131,7 +141,7 @@ def parse_function(fn: Any) -> Source:
             except ValueError:
                 closure[name] = MISSING
     return Source(fn=fn, node=node, filename=filename, lines=all_lines,
-                  globals=fn.__globals__, closure=closure)
+                  globals=fn.__globals__, closure=closure, self_class=self_class)
 
 
 def static_value(src: Source, expr: ast.expr, local_names: set[str]) -> Any:

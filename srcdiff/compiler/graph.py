@@ -91,6 +91,12 @@ class Resolver:
                              operands=self._names(ops))
             if v.attr in TABLE.nondiff_attrs:
                 return ir.Op("nondiff", name="." + v.attr, operands=self._names(ops))
+            if v.attr not in _ARRAY_ATTRS:
+                # a field of a parameter container (dataclass, NamedTuple, registered class): read
+                # like an element, p["W"], whose adjoint rt.index_grad puts at that field
+                # (srcdiff/containers.py); the code keeps p.W
+                return self.rule_op(s, operator.getitem, [v.value, ast.Constant(value=v.attr)], [], ops,
+                                    name="." + v.attr)
             return ir.Op("unknown", name="." + v.attr, operands=self._names(ops),
                          callee=f"the attribute .{v.attr}")
         if isinstance(v, ast.JoinedStr):
@@ -115,6 +121,10 @@ class Resolver:
             if isinstance(obj, types.FunctionType) and not _is_library(obj):
                 return ir.Op("helper", callee=obj, name=ast.unparse(f), args=list(v.args),
                              bound=kw, operands=self._names(ops))
+            fields = _constructor_fields(obj, v) if isinstance(obj, type) else None
+            if fields is not None:
+                # Params(W, b=b) of a NamedTuple or dataclass: a container of its arguments, in field order
+                return ir.Op("tuple", callee=obj, name=ast.unparse(f), args=fields, operands=self._names(ops))
             if isinstance(obj, type) and issubclass(obj, (np.generic,)):
                 # np.float64(x): a cast, gradient passes through like float()
                 return ir.Op("cast", callee=obj, name=ast.unparse(f), args=list(v.args),
@@ -206,6 +216,37 @@ def index_value(e: ast.expr) -> ast.expr:
     if isinstance(e, ast.Tuple):
         return ast.Tuple(elts=[index_value(x) for x in e.elts], ctx=ast.Load())
     return e
+
+
+# attributes of arrays (x.flat, x.strides ...): never read as fields of a container
+_ARRAY_ATTRS = {n for n in dir(np.ndarray) if not n.startswith("_") and not callable(getattr(np.ndarray, n, None))}
+
+
+def _constructor_fields(cls: type, call: ast.Call) -> list[ast.expr] | None:
+    """The argument of each field, in field order (a constant where the call
+    leaves a field at its default), for a call of a NamedTuple or dataclass
+    class whose fields are exactly its constructor's arguments; else None."""
+    import dataclasses
+
+    if issubclass(cls, tuple) and hasattr(cls, "_fields"):
+        names = list(cls._fields)
+    elif dataclasses.is_dataclass(cls) and not hasattr(cls, "__post_init__") and \
+            all(f.init for f in dataclasses.fields(cls)) and cls.__dataclass_params__.init:
+        names = [f.name for f in dataclasses.fields(cls)]
+    else:
+        return None
+    from ..containers import _REGISTRY
+
+    if _REGISTRY.get(cls) is not None and _REGISTRY[cls].kind == "registered":
+        return None  # registered with a flatten of its own: its children need not be the arguments
+    if len(call.args) > len(names) or any(k.arg not in names for k in call.keywords):
+        return None
+    out: list[ast.expr] = [ast.Constant(value=None)] * len(names)
+    for i, a in enumerate(call.args):
+        out[i] = a
+    for k in call.keywords:
+        out[names.index(k.arg)] = k.value
+    return out
 
 
 def _is_library(fn: types.FunctionType) -> bool:

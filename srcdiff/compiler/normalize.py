@@ -15,14 +15,18 @@ from __future__ import annotations
 
 import ast
 import copy
+import dataclasses
+import functools
+import inspect
+import types
 from typing import Any
 
 from . import ir, site
 from .frontend import MISSING, Source, static_value
+from .naming import Namer
 
 UNSUPPORTED_STMTS = {
     ast.Try: ("try/except", "move the error handling outside the function you differentiate"),
-    ast.With: ("with", "move the with-block outside the function you differentiate"),
     ast.Global: ("global", "pass the value as an argument and return the new value"),
     ast.Nonlocal: ("nonlocal", "pass the value as an argument and return the new value"),
     ast.Delete: ("del", "let the variable go out of use instead of deleting it"),
@@ -38,34 +42,6 @@ if hasattr(ast, "TryStar"):
     UNSUPPORTED_STMTS[ast.TryStar] = UNSUPPORTED_STMTS[ast.Try]
 if hasattr(ast, "Match"):
     UNSUPPORTED_STMTS[ast.Match] = ("match", "use if/elif/else")
-
-
-class NameAllocator:
-    """Hands out names that collide with nothing in the user's code."""
-
-    def __init__(self, taken: set[str]) -> None:
-        self.taken = set(taken)
-        self.numbered_names: set[str] = set()  # the compiler's own temporaries (t1, t2, ...)
-
-    def fresh(self, base: str) -> str:
-        if base not in self.taken:
-            self.taken.add(base)
-            return base
-        i = 1
-        while f"{base}_{i}" in self.taken:
-            i += 1
-        name = f"{base}_{i}"
-        self.taken.add(name)
-        return name
-
-    def numbered(self, base: str) -> str:
-        i = 1
-        while f"{base}{i}" in self.taken:
-            i += 1
-        name = f"{base}{i}"
-        self.taken.add(name)
-        self.numbered_names.add(name)
-        return name
 
 
 def _written(st) -> list[str]:
@@ -127,12 +103,15 @@ class Normalizer:
         user_names = {n.id for n in ast.walk(fn) if isinstance(n, ast.Name)}
         user_names |= {a.arg for a in ast.walk(fn) if isinstance(a, ast.arg)}
         self.user_names = user_names
-        self.alloc = NameAllocator(user_names)
+        self.alloc = Namer(set(user_names))
         self.current: dict[str, str] = {}  # user variable -> name in generated code
         self.depth = 0
         self.out: list = []
         self.line = fn.lineno
         self.lambdas: dict[str, ast.Lambda] = {}
+        # p = functools.partial(f, a, k=v): name -> (f, bound positional atoms, bound keywords)
+        self.partials: dict[str, tuple[ast.expr, list[ast.expr], list[ast.keyword]]] = {}
+        self.injected: dict[int, str] = {}  # id(object) -> the name generated code calls it by
         self.locals = self._assigned_names(fn) | {a.arg for a in fn.args.args + fn.args.posonlyargs
                                                     + fn.args.kwonlyargs}
         self.int_names: set[str] = set()
@@ -341,9 +320,9 @@ class Normalizer:
             if isinstance(s, kind):
                 raise self.error(f"{what} is not supported in a function srcdiff differentiates", s, hint)
         if isinstance(s, ast.FunctionDef):
-            raise self.error("nested function definitions are not supported", s,
-                             hint="define the helper at module level (its gradient is generated too), "
-                             "or use a lambda")
+            return self.nested_def(s)
+        if isinstance(s, ast.With):
+            return self.with_stmt(s)
         if isinstance(s, ast.Assign):
             return self.assign_stmt(s)
         if isinstance(s, ast.AnnAssign):
@@ -417,6 +396,9 @@ class Normalizer:
             if len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
                 self.lambdas[s.targets[0].id] = value
                 return
+        if self._is_call_to(value, functools.partial) and len(s.targets) == 1 and \
+                isinstance(s.targets[0], ast.Name) and value.args:
+            return self.make_partial(s.targets[0].id, value)
         if len(s.targets) == 1 and isinstance(s.targets[0], ast.Subscript):
             return self.setitem(s.targets[0], self.atom(value), s.lineno)
         for t in s.targets:
@@ -790,6 +772,13 @@ class Normalizer:
         if e.id in self.lambdas:
             raise self.error(f"the lambda {e.id} can only be called here, not passed as a value", e,
                              hint="call it directly, or define a module-level function")
+        if e.id in self.partials:
+            raise self.error(f"the partial {e.id} can only be called here, not passed as a value", e,
+                             hint="call it directly, or make the partial outside the function")
+        if self.src.lifted.get(e.id):
+            raise self.error(f"{e.id} reads variables of the enclosing function, so it can only be called "
+                             "here, not passed as a value", e,
+                             hint=f"call it directly, or pass those variables to {e.id} as arguments")
         if e.id in self.locals:
             raise self.error(f"variable {e.id!r} is used before it is assigned", e)
         if self.src.resolve_global(e.id) is MISSING:
@@ -837,10 +826,8 @@ class Normalizer:
         if isinstance(e, ast.Subscript):
             return ast.Subscript(value=self.atom(e.value), slice=self.index(e.slice), ctx=ast.Load())
         if isinstance(e, (ast.Tuple, ast.List)):
-            for x in e.elts:
-                if isinstance(x, ast.Starred):
-                    raise self.error("starred expressions are not supported", e,
-                                     hint="write the elements out, or use np.concatenate")
+            if any(isinstance(x, ast.Starred) for x in e.elts):
+                return self.starred_display(e)
             cls = type(e)
             return cls(elts=[self.atom(x) for x in e.elts], ctx=ast.Load())
         if isinstance(e, ast.Dict):
@@ -944,9 +931,25 @@ class Normalizer:
         return self.atom(e)
 
     def call(self, e: ast.Call) -> ast.expr:
-        for a in e.args:
-            if isinstance(a, ast.Starred):
-                raise self.error("calls with *args are not supported", e, hint="pass the arguments one by one")
+        e = self.rewrite_call(e)
+        if not isinstance(e, ast.Call):
+            return e  # lowered to statements already (dataclasses.replace): its result
+        starred = any(isinstance(a, ast.Starred) for a in e.args)
+        if starred:
+            from ..rules import TABLE
+
+            obj = static_value(self.src, e.func, set(self.current) | self.locals)
+            if obj is MISSING or not TABLE.is_nondiff(obj):
+                raise self.error(
+                    "calls with *args are supported for x.reshape(*shape), x.transpose(*axes), zip(*rows) and "
+                    "functions whose results carry no gradient (np.random.randn(*shape))", e,
+                    hint="pass the arguments one by one, or build a tuple first: (*a, b) works")
+            args = [ast.Starred(value=self.atom(a.value), ctx=ast.Load()) if isinstance(a, ast.Starred)
+                    else self.arg_atom(a) for a in e.args]
+            kws = [ast.keyword(arg=k.arg, value=self.arg_atom(k.value)) for k in e.keywords if k.arg is not None]
+            if len(kws) != len(e.keywords):
+                raise self.error("calls with **kwargs are not supported", e, hint="pass keywords one by one")
+            return ast.Call(func=copy.deepcopy(e.func), args=args, keywords=kws)
         for k in e.keywords:
             if k.arg is None:
                 raise self.error("calls with **kwargs are not supported", e, hint="pass keywords one by one")
@@ -973,6 +976,258 @@ class Normalizer:
         else:
             func = self.atom(f)
         return ast.Call(func=func, args=args, keywords=kws)
+
+    # -- calls srcdiff rewrites: partials, inner functions, methods, replace, *args --
+    def inject(self, obj: Any, base: str) -> str:
+        """A name generated code calls ``obj`` by (a closure constant of the function)."""
+        name = self.injected.get(id(obj))
+        if name is None:
+            name = self.alloc.fresh(base if base.isidentifier() else "fn")
+            self.src.closure[name] = obj
+            self.injected[id(obj)] = name
+        return name
+
+    def rewrite_call(self, e: ast.Call) -> ast.expr:
+        """The call ``e`` as srcdiff compiles it: a partial's function with its
+        arguments, a lifted inner function with the variables it reads, a
+        method of ``self`` as its function, ``dataclasses.replace`` as one
+        ``replace_field`` per field, ``zip(*rows)`` as ``unzip(rows)``."""
+        f = e.func
+        line = dict(lineno=getattr(e, "lineno", self.line), col_offset=0)
+        if isinstance(f, ast.Name) and f.id in self.partials and f.id not in self.current:
+            func, args, kws = self.partials[f.id]
+            return self.rewrite_call(ast.Call(func=copy.deepcopy(func), args=list(args) + list(e.args),
+                                              keywords=list(kws) + list(e.keywords), **line))
+        if isinstance(f, ast.Name) and f.id in self.src.lifted and f.id not in self.current:
+            extra = [ast.keyword(arg=v, value=_name(v)) for v in self.src.lifted[f.id]]
+            return ast.Call(func=f, args=list(e.args), keywords=list(e.keywords) + extra, **line)
+        if isinstance(f, ast.Name) and f.id in self.lambdas:
+            return e
+        obj = static_value(self.src, f, set(self.current) | self.locals)
+        if type(obj) is functools.partial and isinstance(obj.func, types.FunctionType):  # (not a subclass: a gradient)
+            # a partial made outside the function: its function and arguments, read when this compiles
+            fname = self.inject(obj.func, obj.func.__name__)
+            args = [self._constant_ref(v, f"{fname}_arg{i}") for i, v in enumerate(obj.args)]
+            kws = [ast.keyword(arg=k, value=self._constant_ref(v, f"{fname}_{k}")) for k, v in obj.keywords.items()]
+            return self.rewrite_call(ast.Call(func=_name(fname), args=args + list(e.args),
+                                              keywords=kws + list(e.keywords), **line))
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == self.self_name:
+            method = self.method_of_self(f.attr)
+            if method is not None:
+                fn, pass_self = method
+                args = ([_name(self.self_name)] if pass_self else []) + list(e.args)
+                return ast.Call(func=_name(self.inject(fn, f.attr)), args=args, keywords=list(e.keywords), **line)
+        is_replace = obj is dataclasses.replace
+        if is_replace or isinstance(f, ast.Attribute) and f.attr == "_replace" and obj is MISSING:
+            return self.replace_fields(e, is_replace)
+        if obj is zip and len(e.args) == 1 and isinstance(e.args[0], ast.Starred) and not e.keywords:
+            from .. import containers
+
+            return ast.Call(func=_name(self.inject(containers.unzip, "unzip")), args=[e.args[0].value],
+                            keywords=[], **line)
+        if isinstance(f, ast.Attribute) and f.attr in ("reshape", "transpose") and obj is MISSING and \
+                any(isinstance(a, ast.Starred) for a in e.args):
+            # x.reshape(*shape, 2) == x.reshape((*shape, 2))
+            return ast.Call(func=f, args=[ast.Tuple(elts=list(e.args), ctx=ast.Load())], keywords=list(e.keywords),
+                            **line)
+        return e
+
+    def _constant_ref(self, v: Any, base: str) -> ast.expr:
+        if v is None or isinstance(v, (bool, int, float, str)):
+            return _const(v)
+        return _name(self.inject(v, base))
+
+    @property
+    def self_name(self) -> str | None:
+        """The name of ``self`` when the function is compiled as a method (and never reassigns it)."""
+        if self.src.self_class is None:
+            return None
+        a = self.src.node.args
+        pos = a.posonlyargs + a.args
+        if not pos or pos[0].arg in self._assigned_names(self.src.node):
+            return None
+        return pos[0].arg
+
+    def method_of_self(self, attr: str) -> tuple[Any, bool] | None:
+        """``(function, pass self)`` for ``self.<attr>(...)``: a method (a
+        function of the class, compiled knowing the class of its ``self``) or
+        a staticmethod; None for anything else (an attribute holding a function)."""
+        cls = self.src.self_class
+        try:
+            raw = inspect.getattr_static(cls, attr)
+        except AttributeError:
+            return None
+        if isinstance(raw, staticmethod) and isinstance(raw.__func__, types.FunctionType):
+            return raw.__func__, False
+        if isinstance(raw, types.FunctionType):
+            return _as_method_of(raw, cls), True
+        return None
+
+    def replace_fields(self, e: ast.Call, is_replace: bool) -> ast.expr:
+        """``dataclasses.replace(p, W=a, b=c)`` / ``p._replace(W=a)``: one
+        ``replace_field(p, 'W', a)`` per field, each a new container."""
+        from .. import containers
+
+        if (len(e.args) != 1 if is_replace else bool(e.args)) or any(k.arg is None for k in e.keywords):
+            raise self.error("dataclasses.replace / _replace take the object and the fields by keyword", e,
+                             hint="write dataclasses.replace(p, W=new_W) or p._replace(W=new_W)")
+        cur = self.atom(e.args[0] if is_replace else e.func.value)
+        fn = self.inject(containers.replace_field, "replace_field")
+        if not e.keywords:
+            return cur
+        for k in e.keywords[:-1]:
+            value = self.atom(k.value)
+            t = self.temp()
+            self.emit(ir.Assign(target=t, value=ast.Call(func=_name(fn), args=[cur, _const(k.arg), value],
+                                                        keywords=[]), line=self.line))
+            cur = _name(t)
+        k = e.keywords[-1]
+        return ast.Call(func=_name(fn), args=[cur, _const(k.arg), self.atom(k.value)], keywords=[])
+
+    def make_partial(self, user: str, value: ast.Call) -> None:
+        """``p = functools.partial(f, a, k=v)``: calls ``p(x)`` become ``f(a, x, k=v)``
+        (the arguments evaluated here, as partial does)."""
+        func = value.args[0]
+        if any(isinstance(a, ast.Starred) for a in value.args) or any(k.arg is None for k in value.keywords):
+            raise self.error("functools.partial with *args or **kwargs is not supported", value,
+                             hint="bind the arguments one by one")
+        if not (isinstance(func, ast.Name) and (func.id in self.lambdas or func.id in self.src.lifted
+                                                 or func.id in self.partials) or self.is_static(func)):
+            raise self.error("functools.partial of a local variable is not supported", value,
+                             hint="make a partial of a module-level function, a lambda or a function defined here")
+        args = [self.atom(a) for a in value.args[1:]]
+        kws = [ast.keyword(arg=k.arg, value=self.atom(k.value)) for k in value.keywords]
+        self.partials[user] = (copy.deepcopy(func), args, kws)
+        self.current.pop(user, None)
+
+    def nested_def(self, s: ast.FunctionDef) -> None:
+        """A function defined inside this one becomes a helper of its own (its
+        adjoint is generated too): the variables of this function it reads are
+        passed to it as extra keyword arguments at every call."""
+        if s.decorator_list:
+            raise self.error("a decorated function defined inside the function is not supported", s,
+                             hint="define it at module level")
+        a = s.args
+        for d in a.defaults + [d for d in a.kw_defaults if d is not None]:
+            if not isinstance(d, ast.Constant):
+                raise self.error(f"the default values of {s.name} must be constants here", s,
+                                 hint="define it at module level, or pass the value at each call")
+        own = {x.arg for x in a.posonlyargs + a.args + a.kwonlyargs} | \
+            {x.arg for x in (a.vararg, a.kwarg) if x is not None}
+        assigned = self._assigned_names(s)
+        loads = {n.id for n in ast.walk(s) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+        outer = loads - own - assigned - {s.name}
+        for n in outer:
+            if n in self.lambdas or n in self.partials:
+                raise self.error(f"{s.name} calls {n}, a lambda or partial of the enclosing function", s,
+                                 hint=f"define {n} inside {s.name}, or at module level")
+        free = {n for n in outer if n in self.locals and n not in self.src.lifted}
+        for n in outer & set(self.src.lifted):
+            free |= set(self.src.lifted[n])  # a function defined earlier, called from this one
+        free_list = sorted(free)
+        node = copy.deepcopy(s)
+        node.args.kwonlyargs = node.args.kwonlyargs + [ast.arg(arg=v) for v in free_list]
+        node.args.kw_defaults = node.args.kw_defaults + [None] * len(free_list)
+        # built inside a factory, so that the names it reads from the enclosing function's
+        # closure, the other functions defined here, and itself (recursion) are closure cells
+        cells = sorted(n for n in outer if n in self.src.closure and n not in free)
+        factory = ast.FunctionDef(
+            name="__srcdiff_factory__",
+            args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=c) for c in cells], vararg=None, kwonlyargs=[],
+                               kw_defaults=[], kwarg=None, defaults=[]),
+            body=[node, ast.Return(value=_name(s.name), lineno=s.lineno, col_offset=0)],
+            decorator_list=[], returns=None, type_comment=None, lineno=s.lineno, col_offset=0)
+        for n in ast.walk(factory):
+            if hasattr(n, "lineno"):
+                n.end_lineno = max(getattr(n, "end_lineno", None) or n.lineno, n.lineno)
+        if hasattr(ast.FunctionDef, "type_params"):
+            factory.type_params = []
+        module = ast.Module(body=[factory], type_ignores=[])
+        ast.fix_missing_locations(module)
+        code = compile(module, self.src.filename, "exec")
+        factory_code = next(c for c in code.co_consts if isinstance(c, types.CodeType))
+        fn = types.FunctionType(factory_code, self.src.globals)(*[self.src.closure[c] for c in cells])
+        fn.__qualname__ = f"{self.src.node.name}.<locals>.{s.name}"
+        from .frontend import Source
+
+        self.src.lifted[s.name] = free_list
+        self.src.closure[s.name] = fn
+        fn.__srcdiff_source__ = Source(fn=fn, node=node, filename=self.src.filename, lines=self.src.lines,
+                                       globals=self.src.globals, closure=dict(self.src.closure),
+                                       lifted=dict(self.src.lifted))
+
+    def with_stmt(self, s: ast.With) -> None:
+        """``with cm: body``: ``cm.__enter__()``, the body, ``cm.__exit__(None, None, None)``,
+        in the forward pass (the backward pass runs outside the block)."""
+        for n in _own_nodes(s.body):
+            if isinstance(n, ast.Return):
+                raise self.error("return inside a with block is not supported", n,
+                                 hint="assign the result inside the block and return it after the block")
+        if _contains(s.body, (ast.Break, ast.Continue), into_loops=False) or any(
+                isinstance(n, (ast.Break, ast.Continue)) for n in _own_nodes(s.body, loops=False)):
+            raise self.error("break or continue inside a with block is not supported", s,
+                             hint="set a flag inside the block and break after it")
+        import contextlib
+        import warnings
+
+        import numpy as np
+
+        allowed = (np.errstate, warnings.catch_warnings, contextlib.nullcontext)
+        for item in s.items:
+            c = item.context_expr
+            if not (isinstance(c, ast.Call) and any(self._is_call_to(c, a) for a in allowed)):
+                raise self.error("with is supported for np.errstate(...), warnings.catch_warnings() and "
+                                 "contextlib.nullcontext() only", s,
+                                 hint="move the with-block outside the function you differentiate")
+        exits = []
+        for item in s.items:
+            cm = self.atom(item.context_expr)
+            enter = ast.Call(func=ast.Attribute(value=copy.deepcopy(cm), attr="__enter__", ctx=ast.Load()),
+                             args=[], keywords=[])
+            if item.optional_vars is None:
+                self.emit(ir.Expr(node=ast.Expr(value=enter, lineno=s.lineno, col_offset=0), line=s.lineno))
+            elif isinstance(item.optional_vars, ast.Name):
+                target = self.bind_target(item.optional_vars.id)
+                self.emit(ir.Assign(target=target, value=enter, line=s.lineno))
+            else:
+                raise self.error("with ... as (a, b) is not supported", s, hint="use with ... as name")
+            exits.append(cm)
+        for st in s.body:
+            self.stmt(st)
+        for cm in reversed(exits):
+            done = ast.Call(func=ast.Attribute(value=copy.deepcopy(cm), attr="__exit__", ctx=ast.Load()),
+                            args=[_const(None), _const(None), _const(None)], keywords=[])
+            self.emit(ir.Expr(node=ast.Expr(value=done, lineno=s.lineno, col_offset=0), line=s.lineno))
+
+    def starred_display(self, e: ast.Tuple | ast.List) -> ast.expr:
+        """``(*a, b, *c)``: ``concat(concat(a, (b,)), c)``, which knows where each
+        part's gradient is."""
+        from .. import containers
+
+        kind = "tuple" if isinstance(e, ast.Tuple) else "list"
+        cls = type(e)
+        parts: list[ast.expr] = []
+        run: list[ast.expr] = []
+        for x in e.elts:
+            if isinstance(x, ast.Starred):
+                if run:
+                    parts.append(self.atom(cls(elts=run, ctx=ast.Load())))
+                    run = []
+                parts.append(self.atom(x.value))
+            else:
+                run.append(x)
+        if run:
+            parts.append(self.atom(cls(elts=run, ctx=ast.Load())))
+        if len(parts) == 1:
+            parts.insert(0, self.atom(cls(elts=[], ctx=ast.Load())))
+        fn = self.inject(containers.concat, "concat")
+        acc = parts[0]
+        for p in parts[1:-1]:
+            t = self.temp()
+            self.emit(ir.Assign(target=t, value=ast.Call(func=_name(fn), args=[acc, p, _const(kind)], keywords=[]),
+                                line=self.line))
+            acc = _name(t)
+        return ast.Call(func=_name(fn), args=[acc, parts[-1], _const(kind)], keywords=[])
 
     def inline_lambda(self, lam: ast.Lambda, call: ast.Call) -> ast.expr:
         a = lam.args
@@ -1001,6 +1256,40 @@ class Normalizer:
         finally:
             self.current = saved
             self.lambdas = saved_lambdas
+
+
+def _own_nodes(stmts: list[ast.stmt], loops: bool = True):
+    """The nodes of ``stmts``, not inside functions or lambdas defined there
+    (nor, with ``loops=False``, inside loops)."""
+    todo = list(stmts)
+    while todo:
+        n = todo.pop()
+        yield n
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        if not loops and isinstance(n, (ast.For, ast.While)):
+            continue
+        todo.extend(ast.iter_child_nodes(n))
+
+
+_METHOD_COPIES: dict[tuple[int, int], tuple[Any, type, Any]] = {}
+
+
+def _as_method_of(fn: types.FunctionType, cls: type) -> types.FunctionType:
+    """``fn`` (a function of ``cls`` or a base class) as a function of its own
+    that knows the class of its ``self``, so that its ``self.f()`` calls
+    resolve where the object's own class resolves them."""
+    key = (id(fn), id(cls))
+    got = _METHOD_COPIES.get(key)
+    if got is not None and got[0] is fn and got[1] is cls:
+        return got[2]
+    new = types.FunctionType(fn.__code__, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    new.__qualname__ = fn.__qualname__
+    new.__module__ = fn.__module__
+    new.__srcdiff_self_class__ = cls  # type: ignore[attr-defined]
+    _METHOD_COPIES[key] = (fn, cls, new)
+    return new
 
 
 def normalize(src: Source) -> ir.Function:

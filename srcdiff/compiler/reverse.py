@@ -140,7 +140,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                 if isinstance(s, ir.Assign) and s.target not in self.containers and s.op is not None:
                     k = s.op.kind
                     if k in ("tuple", "list", "dict") or k == "copy" and s.op.operands[0].id in self.containers \
-                            or k == "rule" and s.op.callee in (list, tuple):
+                            or k == "rule" and s.op.rule.facts.container:
                         self.containers.add(s.target)
                         changed = True
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import containers
 from ..rules import TABLE
 from . import ir
 from .astlib import funcdef
@@ -43,6 +44,8 @@ def _shape(v: Any) -> Shape:
     if t is bool or isinstance(v, np.bool_):
         return Shape("scalar", (), "b")
     if t is list or t is tuple or t is dict:
+        return Shape("container", t.__name__)
+    if containers.custom(v) is not None:  # a NamedTuple, dataclass or registered class
         return Shape("container", t.__name__)
     return Shape("other")
 

@@ -74,9 +74,9 @@ defvjp(builtins.max, "a, b", a="g * (a >= b)", b="g * (b > a)", group=B,
        note="two arguments; ties go to the first", facts=dict(float_keeping=True, shaped=True))
 defvjp(builtins.sum, "iterable, start=0", iterable="rt.sum_list_grad(g, iterable)", start="g",
        aliases=("iterable", "start"), group=B, note="sum of a list or tuple of values")
-defvjp(builtins.list, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B,
+defvjp(builtins.list, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B, facts=dict(container=True),
        note="a list of the items; a dict gives its keys (no gradient)")
-defvjp(builtins.tuple, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B)
+defvjp(builtins.tuple, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B, facts=dict(container=True))
 defvjp(builtins.reversed, "seq", seq="rt.reversed_grad(g, seq)", group=B)
 
 

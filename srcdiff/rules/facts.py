@@ -34,6 +34,8 @@ class Facts:
       stable when those arguments are.
     * ``shaped``: the result's shape follows from the arguments' shapes and
       static (literal) arguments alone, never from their values.
+    * ``container``: the result is a container of values (a tuple, list, dict
+      or registered class), whose adjoints are added elementwise.
     """
 
     elementwise: bool = False
@@ -44,6 +46,7 @@ class Facts:
     skips_nan: bool = False
     sized_by_arguments: bool = False
     shaped: bool = False
+    container: bool = False
 
     def __post_init__(self) -> None:
         if self.result not in ("", "fresh", "view"):
