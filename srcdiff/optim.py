@@ -81,6 +81,7 @@ __all__ = [
     "NonFiniteLossError",
     "TrainResult",
     "minibatch_indices",
+    "chunk_minibatch_indices",
     "train",
 ]
 
@@ -841,14 +842,17 @@ def minibatch_indices(n: int, batch_size: int, seed: RNGLike = None) -> Iterator
 
 
 def _prepare_data(data: Any) -> tuple[tuple[np.ndarray, ...], int | None]:
+    from .arrays import is_foreign
+
     if data is None:
         return (), None
-    arrays = (data,) if isinstance(data, np.ndarray) else data
+    arrays = (data,) if isinstance(data, np.ndarray) or is_foreign(data) else data
     if not isinstance(arrays, (tuple, list)) or not arrays:
         raise SrcdiffError(
             f"data must be an array or a non-empty tuple/list of arrays, got {type(data).__name__}"
         )
-    arrays = tuple(np.asarray(a) for a in arrays)
+    # Dask (CuPy, ...) arrays stay what they are: never loaded here
+    arrays = tuple(a if is_foreign(a) else np.asarray(a) for a in arrays)
     lengths = {a.shape[0] if a.ndim else None for a in arrays}
     if None in lengths or len(lengths) != 1:
         raise SrcdiffError(
@@ -868,8 +872,57 @@ def _batches(
         while True:
             yield arrays
     assert n is not None
-    for idx in minibatch_indices(n, batch_size, seed):
+    blocks = _row_blocks(arrays)
+    indices = minibatch_indices(n, batch_size, seed) if blocks is None else \
+        chunk_minibatch_indices(blocks, batch_size, seed)
+    for idx in indices:
         yield tuple(a[idx] for a in arrays)
+
+
+def _row_blocks(arrays: tuple) -> list[tuple[int, int]] | None:
+    """The row chunks (start, stop) of lazy (Dask) data, or None for in-memory data."""
+    from .arrays import is_lazy
+
+    lazy = [a for a in arrays if is_lazy(a)]
+    if not lazy:
+        return None
+    chunks = getattr(lazy[0], "chunks", None)
+    if not chunks:
+        return None
+    rows = chunks[0]
+    if any(getattr(a, "chunks", (rows,))[0] != rows for a in lazy[1:]):
+        raise SrcdiffError(
+            "the Dask data arrays are chunked differently along their first axis: "
+            f"{[getattr(a, 'chunks', ((),))[0][:4] for a in lazy]}",
+            hint="rechunk them alike, e.g. y = y.rechunk((X.chunks[0],)), so a minibatch reads one chunk of each",
+        )
+    stops = np.cumsum(rows).tolist()
+    return list(zip([0] + stops[:-1], stops))
+
+
+def chunk_minibatch_indices(
+    blocks: Sequence[tuple[int, int]], batch_size: int, seed: RNGLike = None
+) -> Iterator[np.ndarray]:
+    """Endless minibatch indices that never cross a chunk boundary, for data
+    too large to load whole (Dask arrays chunked along the examples).
+
+    ``blocks`` are the chunks' ``(start, stop)`` rows.  Each epoch visits the
+    chunks in a fresh random order; each chunk's rows, in a fresh random
+    order, are cut into batches of ``batch_size`` (a chunk's last batch may
+    be smaller).  So every example is visited exactly once per epoch, each
+    batch reads one chunk, and the sequence depends only on ``seed``.
+    """
+    batch_size = _count("batch_size", batch_size, 1)
+    rng = _as_rng(seed)
+    blocks = [(int(a), int(b)) for a, b in blocks if b > a]
+    if not blocks:
+        raise SrcdiffError("data has no examples")
+    while True:
+        for k in rng.permutation(len(blocks)):
+            start, stop = blocks[k]
+            order = start + rng.permutation(stop - start)
+            for i in range(0, stop - start, batch_size):
+                yield order[i : i + batch_size]
 
 
 class _Progress:
@@ -943,6 +996,10 @@ def train(
     exactly once, in an order drawn from ``np.random.default_rng(seed)`` (see
     :func:`minibatch_indices`); the same ``seed`` gives the same batches.
     Without ``data`` the functions are called with the parameters only.
+    Dask arrays (docs/dask.md) are never loaded here: full-batch steps pass
+    them whole (each gradient call evaluates one graph over the data), and
+    minibatches are drawn within chunks (:func:`chunk_minibatch_indices`:
+    each step reads one chunk; an epoch has a batch count per chunk).
 
     Give exactly one of ``steps`` (number of updates) or ``epochs`` (passes
     over the data; ``ceil(n / batch_size)`` steps each, or one step each
@@ -988,7 +1045,13 @@ def train(
     if steps is not None:
         total = _count("steps", steps, 0)
     else:
-        per_epoch = 1 if batch_size is None else -(-n // batch_size)  # type: ignore[operator]
+        blocks = _row_blocks(arrays) if batch_size is not None else None
+        if batch_size is None:
+            per_epoch = 1
+        elif blocks is not None:  # batches within chunks (Dask data)
+            per_epoch = sum(-(-(b - a) // batch_size) for a, b in blocks)
+        else:
+            per_epoch = -(-n // batch_size)  # type: ignore[operator]
         total = _count("epochs", epochs, 0) * per_epoch
 
     def call(f: Callable[..., Any], p: Tree, batch: tuple) -> Any:

@@ -65,7 +65,7 @@ def pngs(tmp_path: Path) -> set[str]:
 
 def test_every_example_is_tested():
     tested = {"lecture_backprop", "landscapes", "activations", "mlp_digits", "rnn_parameter_sharing",
-              "optimize_inputs", "differentiable_physics", "scipy_minimize"}
+              "optimize_inputs", "differentiable_physics", "scipy_minimize", "dask_logistic"}
     present = {p.stem for p in EXAMPLES.glob("*.py") if not p.stem.startswith("_")}
     assert present == tested
 
@@ -152,3 +152,14 @@ def test_scipy_minimize(run, tmp_path):
     assert s["logreg_accuracy"] > 0.8
     if _has_matplotlib():
         assert pngs(tmp_path) == {"scipy_minimize.png"}
+
+
+def test_dask_logistic(run):
+    pytest.importorskip("distributed")
+    pytest.importorskip("dask.array")
+    pytest.importorskip("scipy")
+    s = run("dask_logistic")
+    # the same model as dask-glm (or the hand-written gradient without it), on the same cluster
+    assert abs(float(s["acc_srcdiff"]) - float(s["acc_reference"])) < 1e-3
+    assert float(s["coef_diff"]) < 1e-3
+    assert float(s["acc_srcdiff"]) >= float(s["acc_true"]) - 5e-3

@@ -47,6 +47,8 @@ NONDIFF: list = []  # every function declared non-differentiable here
 _VIEW = dict(result="view", linear=True, shaped=True)
 _NEW = dict(result="fresh", linear=True, shaped=True)
 _SIZED = dict(result="fresh", sized_by_arguments=True)  # constructors shaped by their arguments' values
+_PARTS = dict(_VIEW, container=True)  # a list of views (np.split)
+_PAIR = dict(result="fresh", container=True)  # a tuple of new arrays (np.linalg.eigh)
 
 
 def _fn(fn, signature, group, **kw):
@@ -230,12 +232,12 @@ _fn(np.linalg.matrix_power, "a, n", L, a="rt.matrix_power_grad(g, a, n)")
 _fn(np.linalg.inv, "a", L, a="-(np.swapaxes(ans, -1, -2) @ g @ np.swapaxes(ans, -1, -2))")
 _fn(np.linalg.det, "a", L, a="np.asarray(g * ans)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)")
 _fn(np.linalg.slogdet, "a", L, a="np.asarray(g[1])[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)",
-    note="g is the pair (g_sign, g_logabsdet); the sign has no gradient")
+    note="g is the pair (g_sign, g_logabsdet); the sign has no gradient", facts=_PAIR)
 _fn(np.linalg.solve, "a, b", L, a="rt.solve_grad(g, ans, a, b, 'a')", b="rt.solve_grad(g, ans, a, b, 'b')")
 _fn(np.linalg.cholesky, "a, *, upper=False", L, a="rt.cholesky_grad(g, ans, upper)",
     note="symmetric gradient (valid for symmetric perturbations)")
 _fn(np.linalg.eigh, "a, UPLO='L'", L, a="rt.eigh_grad(g, ans)",
-    note="g is the pair (g_w, g_v); distinct eigenvalues; symmetric gradient")
+    note="g is the pair (g_w, g_v); distinct eigenvalues; symmetric gradient", facts=_PAIR)
 _fn(np.linalg.eigvalsh, "a, UPLO='L'", L, a="rt.eigh_grad((g, None), np.linalg.eigh(a, UPLO))",
     note="symmetric gradient")
 _fn(np.linalg.pinv, "a, rcond=None, hermitian=False", L, a="rt.pinv_grad(g, ans, a)",
@@ -302,7 +304,7 @@ for _f in (np.atleast_1d, np.atleast_2d, np.atleast_3d):  # one argument: g is a
         **{p: _many(_ARYS, i, "rt.atleast_grad(g, {args}, {i})") for i, p in enumerate(_ARYS)}, facts=_VIEW)
 _fn(np.broadcast_to, "array, shape, subok=False", S, array="rt.unbroadcast(g, array)", aliases=("array",), facts=_VIEW)
 _fn(np.broadcast_arrays, _ARYS_SIG + ", *, subok=False", S, aliases=_ARYS, note="up to 6 arguments",
-    **{p: _many(_ARYS, i, "rt.unbroadcast(g[{i}], {name})") for i, p in enumerate(_ARYS)}, facts=_VIEW)
+    **{p: _many(_ARYS, i, "rt.unbroadcast(g[{i}], {name})") for i, p in enumerate(_ARYS)}, facts=_PARTS)
 _fn(np.concatenate, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
     arrays="rt.concatenate_grad(g, arrays, axis)", aliases=("arrays",), note="also np.concat", facts=_NEW)
 _fn(np.stack, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
@@ -312,11 +314,11 @@ _fn(np.vstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.vstack_grad
 _fn(np.dstack, "tup", S, tup="rt.dstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
 _fn(np.column_stack, "tup", S, tup="rt.column_stack_grad(g, tup)", aliases=("tup",), facts=_NEW)
 _SPLIT = "rt.split_grad(g, ary, indices_or_sections, {})"
-_fn(np.split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_VIEW)
-_fn(np.array_split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_VIEW)
-_fn(np.hsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("1 if np.ndim(ary) > 1 else 0"), facts=_VIEW)
-_fn(np.vsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("0"), facts=_VIEW)
-_fn(np.dsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("2"), facts=_VIEW)
+_fn(np.split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_PARTS)
+_fn(np.array_split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_PARTS)
+_fn(np.hsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("1 if np.ndim(ary) > 1 else 0"), facts=_PARTS)
+_fn(np.vsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("0"), facts=_PARTS)
+_fn(np.dsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("2"), facts=_PARTS)
 _fn(np.tile, "A, reps", S, A="rt.tile_grad(g, A, reps)", facts=_NEW)
 _fn(np.repeat, "a, repeats, axis=None", S, a="rt.repeat_grad(g, a, repeats, axis)", facts=_NEW)
 _fn(np.flip, "m, axis=None", S, m="np.flip(g, axis)", aliases="m", facts=_VIEW)
@@ -341,7 +343,7 @@ _fn(np.copy, "a, order='K', subok=False", S, a="g", aliases="a", facts=_NEW)
 _XI, _XI_SIG = _many_sig("x", 6)
 _MESH = "np.reshape(rt.meshgrid_grad(g, {n}, {i}, indexing), np.shape({name}))"
 _fn(np.meshgrid, _XI_SIG + ", *, copy=True, sparse=False, indexing='xy'", S, note="up to 6 arguments",
-    **{p: _many(_XI, i, _MESH) for i, p in enumerate(_XI)}, facts=_NEW)
+    **{p: _many(_XI, i, _MESH) for i, p in enumerate(_XI)}, facts=dict(_NEW, container=True))
 _fn(np.linspace, "start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0", S,
     start="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'start')",
     stop="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'stop')", note="retstep=False only", facts=_SIZED)
