@@ -115,8 +115,9 @@ def check(fn: ir.Function, shapes: dict[str, tuple], mutable: set[str] = frozens
                             f"{_describe(st)} is another name for the memory of {_user(t)}, which line {s.line} "
                             f"{how} before {_user(name)} is read again: the gradient would miss that change",
                             lineno=st.line,
-                            hint="make a copy where the second name is made (.copy()), or write the change as a "
-                            f"new array ({_user(t)} = {_user(t)} {_symbol(s)} ...)")
+                            hint="make a copy where the second name is made (.copy()), or " + (
+                                "assign into the array before it gets another name" if isinstance(s, ir.SetItem)
+                                else f"write the change as a new array ({_user(t)} = {_user(t)} {_symbol(s)} ...)"))
 
 
 _AUG = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
