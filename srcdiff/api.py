@@ -15,10 +15,11 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import arrays, containers
+from . import arrays, containers, runtime
 from .compiler import driver
 from .compiler.activity import analyze
 from .compiler.graph import Graph
+from .compiler.specs import spec_key as _spec_key
 from .errors import SrcdiffError
 from .rules import TABLE, nondifferentiable
 
@@ -267,7 +268,7 @@ class GradientFunction(functools.partial):
         c = self.compiled_for(args, kwargs)
         self.last = c
         return arrays.call(c.fn, self.fn, args, kwargs, values, with_value=self.with_value, single=self.single,
-                           compute=self.compute)
+                           compute=self.compute, mirror=runtime.mirror)
 
     def _go_fast(self, key: Any, args: tuple, c: driver.Compiled) -> None:
         """Point the dispatcher at ``c`` for calls shaped like ``args``."""
@@ -328,55 +329,6 @@ class GradientFunction(functools.partial):
         return display.gradient_markdown(self)
 
 
-def _spec(v: Any, budget: list[int]) -> Any:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise _Unkeyable
-    t = type(v)
-    if t is np.ndarray:
-        return (v.shape, v.dtype.char)
-    if t is float or t is int or t is bool or t is str or v is None:
-        return t
-    if t is tuple or t is list:
-        return (t, tuple(_spec(x, budget) for x in v))
-    if t is dict:
-        return (dict, tuple((k, _spec(x, budget)) for k, x in v.items()))
-    if isinstance(v, (np.generic,)):
-        return (t, np.shape(v))
-    raise _Unkeyable
-
-
-class _Unkeyable(Exception):
-    pass
-
-
-_ndarray = np.ndarray
-
-
-def _spec_key(args: tuple, kwargs: dict) -> Any:
-    """What the generated code is specialized on: the types and shapes of
-    the arguments.  ``None`` (no shape specialization) for arguments we
-    cannot key cheaply."""
-    if not kwargs:
-        key = []
-        for a in args:
-            t = type(a)
-            if t is _ndarray:
-                key.append((a.shape, a.dtype.char))
-            elif t is float or t is int:
-                key.append(t)
-            else:
-                break
-        else:
-            return tuple(key)
-    budget = [256]
-    try:
-        key = tuple(_spec(a, budget) for a in args)
-        if kwargs:
-            key += tuple((k, _spec(v, budget)) for k, v in sorted(kwargs.items()))
-        return key
-    except _Unkeyable:
-        return None
 
 
 def _fname(fn: Any) -> str:

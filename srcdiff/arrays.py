@@ -139,9 +139,10 @@ def _library(args: tuple, kwargs: dict) -> str:
 
 
 def call(adjoint: Callable, fn: Callable, args: tuple, kwargs: dict, wrt_values: list[Any], *,
-         with_value: bool, single: bool, compute: bool) -> Any:
+         with_value: bool, single: bool, compute: bool, mirror: Callable[[Any, Any], Any]) -> Any:
     """Run the shape-generic ``adjoint`` of ``fn`` on arguments holding foreign
-    arrays, and :func:`finish` its result."""
+    arrays, and :func:`finish` its result (``mirror``: the runtime's, shaping a
+    computed gradient like its NumPy argument)."""
     lib = _library(args, kwargs)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=_FALLBACK.pattern, category=FutureWarning)
@@ -171,10 +172,11 @@ def call(adjoint: Callable, fn: Callable, args: tuple, kwargs: dict, wrt_values:
                 construct=text, hint="scatter-adds (np.add.at, ufunc.at), in-place writes into arrays and "
                 "some sorting have no formulation for this library here; differentiate this step with "
                 "NumPy arrays, or rewrite it without them") from None
-    return finish(out, wrt_values, with_value=with_value, single=single, compute=compute)
+    return finish(out, wrt_values, with_value=with_value, single=single, compute=compute, mirror=mirror)
 
 
-def finish(out: Any, wrt_values: list[Any], *, with_value: bool, single: bool, compute: bool) -> Any:
+def finish(out: Any, wrt_values: list[Any], *, with_value: bool, single: bool, compute: bool,
+           mirror: Callable[[Any, Any], Any]) -> Any:
     """Evaluate the lazy arrays of an adjoint's result together.
 
     ``out`` is what the adjoint returned: ``grads`` or ``(value, grads)``,
@@ -198,7 +200,7 @@ def finish(out: Any, wrt_values: list[Any], *, with_value: bool, single: bool, c
 
         for v, got in zip(lazy, dask.compute(*lazy)):
             done[id(v)] = got
-    grads = [_convert(g, x, compute, done) for g, x in zip(grads, wrt_values)]
+    grads = [_convert(g, x, compute, done, mirror) for g, x in zip(grads, wrt_values)]
     result = grads[0] if single else tuple(grads)
     if not with_value:
         return result
@@ -220,20 +222,18 @@ def _leaves(g: Any, x: Any, compute: bool, out: list) -> None:
         out.append(g)
 
 
-def _convert(g: Any, x: Any, compute: bool, done: dict[int, Any]) -> Any:
+def _convert(g: Any, x: Any, compute: bool, done: dict[int, Any], mirror: Callable[[Any, Any], Any]) -> Any:
     """``g`` with its evaluated leaves as NumPy values mirroring ``x``."""
-    from . import runtime
-
     if isinstance(x, (tuple, list)) and isinstance(g, (tuple, list)):
-        items = [_convert(gk, xk, compute, done) for gk, xk in zip(g, x)]
+        items = [_convert(gk, xk, compute, done, mirror) for gk, xk in zip(g, x)]
         if isinstance(g, list):
             return items
         return type(g)(*items) if hasattr(g, "_fields") else type(g)(items)
     if isinstance(x, dict) and isinstance(g, dict):
-        return {k: _convert(gk, x.get(k), compute, done) for k, gk in g.items()}
+        return {k: _convert(gk, x.get(k), compute, done, mirror) for k, gk in g.items()}
     if is_foreign(g) and (compute or not is_foreign(x)):
         v = to_numpy(done.get(id(g), g))
-        return runtime.mirror(v, x) if not is_foreign(x) else np.array(v, dtype=x.dtype)
+        return mirror(v, x) if not is_foreign(x) else np.array(v, dtype=x.dtype)
     return g
 
 

@@ -69,6 +69,18 @@ class Container:
             hint="pass fields=(...) to srcdiff.register_container, naming the attribute of each child")
 
 
+# called after a class is registered (the rules table counts it as a new version)
+ON_REGISTER: list[Callable[[], None]] = []
+# how a leaf gradient is added and zeroed (srcdiff.runtime's add and zeros_like, set by the runtime)
+_LEAF: dict[str, Callable[..., Any]] = {}
+
+
+def set_leaf_ops(add: Callable[[Any, Any], Any], zeros_like: Callable[[Any], Any]) -> None:
+    """The runtime's add and zeros_like, for the children of a container gradient."""
+    _LEAF["add"] = add
+    _LEAF["zeros_like"] = zeros_like
+
+
 _BUILTIN: dict[type, Container] = {}
 _REGISTRY: weakref.WeakKeyDictionary[type, Container] = weakref.WeakKeyDictionary()
 
@@ -98,9 +110,8 @@ def register_container(cls: type, flatten: Callable[[Any], tuple[Sequence[Any], 
     if not callable(flatten) or not callable(unflatten):
         raise SrcdiffError("register_container(cls, flatten, unflatten): flatten and unflatten must be functions")
     _REGISTRY[cls] = Container(cls, flatten, unflatten, tuple(fields) if fields is not None else None)
-    from .rules import TABLE
-
-    TABLE.version += 1  # adjoints compiled before are checked again
+    for hook in ON_REGISTER:  # the rules table's version: adjoints compiled before are checked again
+        hook()
 
 
 def _register_builtins() -> None:
@@ -195,9 +206,7 @@ class ContainerGrad:
         (generated code reads it as the gradient of that child)."""
         g = self.children[i]
         if _is_zero(g) and i < len(self.primal):
-            from .runtime import zeros_like
-
-            return zeros_like(self.primal[i])
+            return _LEAF["zeros_like"](self.primal[i])
         return g
 
     def __len__(self) -> int:
@@ -234,8 +243,6 @@ def grad_children(d: Any, x: Any, c: Container, kids: Sequence[Any]) -> list[Any
 
 def add(a: Any, b: Any) -> ContainerGrad:
     """Sum of two gradients of one container, at least one a ContainerGrad."""
-    from . import runtime
-
     if not isinstance(a, ContainerGrad):
         a, b = b, a
     if b is None or _is_zero(b):
@@ -249,7 +256,7 @@ def add(a: Any, b: Any) -> ContainerGrad:
     else:
         raise TypeError(f"cannot add a gradient of type {type(b).__name__} to one of a "
                         f"{a.container.cls.__name__}")
-    return ContainerGrad(a.container, a.aux, [runtime.add(u, v) for u, v in zip(a.children, kids, strict=True)],
+    return ContainerGrad(a.container, a.aux, [_LEAF["add"](u, v) for u, v in zip(a.children, kids, strict=True)],
                          a.primal or getattr(b, "primal", ()))
 
 
@@ -342,19 +349,3 @@ def concat_vjp_a(g: Any, ans: Any, a: Any, b: Any, kind: str = "tuple") -> Any:
 
 def concat_vjp_b(g: Any, ans: Any, a: Any, b: Any, kind: str = "tuple") -> Any:
     return _part(g, b, len(a))
-
-
-def _register_rules() -> None:
-    from .rules import defvjp
-
-    # results hold the objects of their arguments (no copies): views, for the mutation checks
-    defvjp(replace_field, "obj, name, value", obj=replace_vjp_obj, value=replace_vjp_value, group="containers",
-           name="dataclasses.replace", note="one field at a time; also NamedTuple._replace",
-           facts=dict(result="view", container=True))
-    defvjp(unzip, "seqs", seqs=unzip_vjp, group="containers", name="zip(*seqs)",
-           facts=dict(result="view", container=True))
-    defvjp(concat, "a, b, kind='tuple'", a=concat_vjp_a, b=concat_vjp_b, group="containers",
-           name="(*a, *b)", note="a starred item in a tuple or list display", facts=dict(result="view", container=True))
-
-
-_register_rules()

@@ -113,11 +113,9 @@ def code_and_note(g: Any) -> tuple[str | None, str]:
     ``srcdiff.source(g)`` shows, and one sentence saying which version it is.
     The source is ``None`` when srcdiff cannot compile the function (the
     note then gives the error)."""
-    from . import api
-
     spec = specialization(g)  # before source(), which compiles the generic adjoint if there is no code yet
     try:
-        code = api.source(g)
+        code = g.source
     except SrcdiffError as exc:
         return None, f"srcdiff cannot compile this function: {exc}"
     if spec is None:
@@ -129,10 +127,9 @@ def code_and_note(g: Any) -> tuple[str | None, str]:
 
 
 def _title(g: Any) -> tuple[str, str, str]:
-    from .api import _fname
-
     kind = "value_and_grad" if g.with_value else "grad"
-    return kind, _fname(g.fn), ", ".join(g.wrt)
+    name = getattr(g.fn, "__qualname__", None) or getattr(g.fn, "__name__", None) or type(g.fn).__name__
+    return kind, name, ", ".join(g.wrt)
 
 
 # -- HTML and Markdown ---------------------------------------------------------------

@@ -29,6 +29,7 @@ class Context:
     np: str
     math: str
     rt: str
+    vjp: str  # the name of srcdiff.rules.numpy_vjps (derivative bodies of the NumPy rules)
     inject: dict[str, Any]  # extra names the generated code refers to -> objects
     helper_spec: Any  # callable(fn, varied_params) -> HelperSpec
     kinds: dict[str, str] = field(default_factory=dict)  # wrt param -> kind

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import runtime
 from ..errors import SrcdiffError
+from ..rules import numpy_vjps
 from . import emit, ir, mutation, site
 from .activity import Activity, analyze
 from .context import Context, HelperSpec
@@ -23,15 +24,15 @@ from .naming import Namer
 from .normalize import normalize
 from .reverse import Reverse
 from .shapes import Probed, merge, probe
+from .simplify import simplify
+from .specs import spec_key
 
 
 def _calls_signature(calls: list | None) -> Any:
     """The shapes a helper's recorded calls share, or None (generic helper)."""
     if not calls:
         return None
-    from ..api import _spec_key
-
-    keys = {_spec_key(a, k) for a, k in calls}
+    keys = {spec_key(a, k) for a, k in calls}
     if len(keys) != 1 or None in keys:
         return None
     return keys.pop()
@@ -122,12 +123,13 @@ class Unit:
         npn = _module_name(f, "np", np, taken)
         mn = _module_name(f, "math", math, taken)
         rtn = _module_name(f, "rt", runtime, taken)
-        f.names.update({npn, mn, rtn})
-        inject = {npn: np, mn: math, rtn: runtime}
+        vjpn = _module_name(f, "vjp", numpy_vjps, taken)
+        f.names.update({npn, mn, rtn, vjpn})
+        inject = {npn: np, mn: math, rtn: runtime, vjpn: numpy_vjps}
         for name, value in f.source.closure.items():
             if name in f.names and name not in inject:
                 inject[name] = value
-        return Context(np=npn, math=mn, rt=rtn, inject=inject, helper_spec=self.helper_spec, kinds=kinds,
+        return Context(np=npn, math=mn, rt=rtn, vjp=vjpn, inject=inject, helper_spec=self.helper_spec, kinds=kinds,
                        debug_stack=self.debug_stack)
 
     def record_deps(self, f: ir.Function) -> None:
@@ -196,7 +198,11 @@ class Unit:
         rev = Reverse(f, act, ctx, wrt, mode=mode, gen_name=gen_name)
         if spec is not None:
             rev.spec = spec
-        return rev.build()
+        built = rev.build()
+        facts = rev.simplify_facts()
+        defs = built if isinstance(built, list) else [built]
+        defs = [simplify(d, *facts) if d.name in rev.to_simplify else d for d in defs]
+        return defs if isinstance(built, list) else defs[0]
 
     def fresh_global(self, base: str, local_names: set[str]) -> str:
         """A name for a generated function, free in every module group and in ``local_names``."""

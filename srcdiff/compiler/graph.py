@@ -93,7 +93,7 @@ class Resolver:
                 return ir.Op("nondiff", name="." + v.attr, operands=self._names(ops))
             if v.attr not in _ARRAY_ATTRS:
                 # a field of a parameter container (dataclass, NamedTuple, registered class): read
-                # like an element, p["W"], whose adjoint rt.index_grad puts at that field
+                # like an element, p["W"], whose adjoint vjp.index_grad puts at that field
                 # (srcdiff/containers.py); the code keeps p.W
                 return self.rule_op(s, operator.getitem, [v.value, ast.Constant(value=v.attr)], [], ops,
                                     name="." + v.attr)

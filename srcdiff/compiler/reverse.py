@@ -31,7 +31,6 @@ from .ir import NO_SHAPE
 from .kept_small import KeptSmall, _full_call
 from .naming import Namer
 from .replay import ForwardReplay
-from .simplify import simplify
 from .tape import TapePlanning
 from .templates import _Subst, instantiate, is_fresh, parse_template
 
@@ -628,7 +627,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         rule = op.rule
         ctx = self.ctx
         mapping: dict[str, ast.expr] = {"g": g, "ans": N(s.target), "np": N(ctx.np), "math": N(ctx.math),
-                                        "rt": N(ctx.rt)}
+                                        "rt": N(ctx.rt), "vjp": N(ctx.vjp)}
         for p, e in op.bound.items():
             e2 = copy.deepcopy(e)
             if rename_old:
@@ -959,7 +958,8 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             ret = ast.Tuple(elts=[res, out], ctx=ast.Load()) if self.ctx.keep_value else out
             body = [comment("forward pass")] + fwd + [comment("backward pass")] + self.seed_code + bwd
             body.append(ast.Return(value=ret))
-            return simplify(funcdef(self.gen_name, args, body), self._protected(), *self._simplify_facts())
+            self.to_simplify = {self.gen_name}
+            return funcdef(self.gen_name, args, body)
         # helper: forward returns (result, saved); backward takes (g, saved)
         spec: HelperSpec = self.spec
         grads = []
@@ -994,8 +994,15 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         bwd_args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=self.g_param), ast.arg(arg=self.saved_param)],
                                  vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
         body = unpack + self.seed_code + bwd + [ast.Return(value=ret)]
-        bwd_def = simplify(funcdef(spec.bwd, bwd_args, body), self._protected(), *self._simplify_facts())
+        bwd_def = funcdef(spec.bwd, bwd_args, body)
+        self.to_simplify = {spec.bwd}  # (the forward function is the user's code as it is)
         return [fwd_def, bwd_def]
+
+    def simplify_facts(self) -> tuple[set[str], set[str], set[str]]:
+        """What simplify must know of the generated code: the names it must keep
+        (parameters and primal values), the names known to hold floats, and the
+        adjoint names."""
+        return (self._protected(), *self._simplify_facts())
 
     def _simplify_facts(self) -> tuple[set[str], set[str]]:
         """Names known to hold floats, and the adjoint names (see simplify)."""

@@ -28,13 +28,13 @@ def _ndims(s):
 def _matmul_a(s):
     """d(a @ b)/da, written out when the shapes are known from the first call."""
     return {(2, 1): "np.outer(g, b)", (2, 2): "g @ b.T", (1, 2): "b @ g", (1, 1): "g * b"}.get(
-        _ndims(s), "rt.dmatmul_a(g, a, b)")
+        _ndims(s), "vjp.dmatmul_a(g, a, b)")
 
 
 @static_template
 def _matmul_b(s):
     return {(2, 1): "a.T @ g", (2, 2): "a.T @ g", (1, 2): "np.outer(a, g)", (1, 1): "g * a"}.get(
-        _ndims(s), "rt.dmatmul_b(g, a, b)")
+        _ndims(s), "vjp.dmatmul_b(g, a, b)")
 
 
 defvjp(operator.matmul, "a, b", a=_matmul_a, b=_matmul_b, group=G, name="@",
@@ -72,12 +72,12 @@ defvjp(builtins.min, "a, b", a="g * (a <= b)", b="g * (b < a)", group=B,
        note="two arguments; ties go to the first", facts=dict(float_keeping=True, shaped=True))
 defvjp(builtins.max, "a, b", a="g * (a >= b)", b="g * (b > a)", group=B,
        note="two arguments; ties go to the first", facts=dict(float_keeping=True, shaped=True))
-defvjp(builtins.sum, "iterable, start=0", iterable="rt.sum_list_grad(g, iterable)", start="g",
+defvjp(builtins.sum, "iterable, start=0", iterable="vjp.sum_list_grad(g, iterable)", start="g",
        aliases=("iterable", "start"), group=B, note="sum of a list or tuple of values")
-defvjp(builtins.list, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B, facts=dict(container=True),
+defvjp(builtins.list, "iterable=()", iterable="vjp.sequence_grad(g, iterable)", group=B, facts=dict(container=True),
        note="a list of the items; a dict gives its keys (no gradient)")
-defvjp(builtins.tuple, "iterable=()", iterable="rt.sequence_grad(g, iterable)", group=B, facts=dict(container=True))
-defvjp(builtins.reversed, "seq", seq="rt.reversed_grad(g, seq)", group=B)
+defvjp(builtins.tuple, "iterable=()", iterable="vjp.sequence_grad(g, iterable)", group=B, facts=dict(container=True))
+defvjp(builtins.reversed, "seq", seq="vjp.reversed_grad(g, seq)", group=B)
 
 
 def _builtin_pow(template):

@@ -109,7 +109,7 @@ def _sum(s):
         return spread
     if s.get("axis", 0) is None and not s.get("keepdims"):
         return "rt.full_like(a, g)"  # (a Dask array gets a Dask array: srcdiff/arrays.py)
-    return "rt.sum_grad(g, a, axis, keepdims)"
+    return "vjp.sum_grad(g, a, axis, keepdims)"
 
 
 @static_template
@@ -119,79 +119,79 @@ def _mean(s):
         return _spread(s, f"g / {_count(s)}")
     if s.get("axis", 0) is None and not s.get("keepdims"):
         return "rt.full_like(a, g / rt.size(a))"
-    return "rt.mean_grad(g, a, axis, keepdims)"
+    return "vjp.mean_grad(g, a, axis, keepdims)"
 
 
-_EXT = "rt.extremum_grad(g, ans, a, axis, keepdims)"
+_EXT = "vjp.extremum_grad(g, ans, a, axis, keepdims)"
 _DDOF = "ddof if correction is None else correction"
 _RED = "a, axis=None, dtype=None, out=None, keepdims=False"
 _VAR = "a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, correction=None"
 
 _fn(np.sum, _RED, R, a=_sum, aliases="a", facts=dict(reduction="sum", linear=True))
 _fn(np.mean, _RED, R, a=_mean, facts=dict(reduction="mean", linear=True))
-_fn(np.prod, _RED, R, a="rt.prod_grad(g, a, axis, keepdims)", facts=dict(reduction="prod"))
+_fn(np.prod, _RED, R, a="vjp.prod_grad(g, a, axis, keepdims)", facts=dict(reduction="prod"))
 for _f, _facts in ((np.max, dict(reduction="max")), (np.amax, dict(reduction="max")),
                    (np.min, dict(reduction="min")), (np.amin, dict(reduction="min")),
                    (np.nanmax, dict(skips_nan=True)), (np.nanmin, dict(skips_nan=True))):
     _fn(_f, "a, axis=None, out=None, keepdims=False", R, a=_EXT, facts=_facts)
 _fn(np.ptp, "a, axis=None, out=None, keepdims=False", R,
-    a="rt.extremum_grad(g, np.max(a, axis, keepdims=keepdims), a, axis, keepdims)"
-      " - rt.extremum_grad(g, np.min(a, axis, keepdims=keepdims), a, axis, keepdims)")
-_fn(np.var, _VAR, R, a=f"rt.var_grad(g, a, axis, {_DDOF}, keepdims)")
-_fn(np.std, _VAR, R, a=f"rt.var_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)")
-_fn(np.nanvar, _VAR, R, a=f"rt.nanvar_grad(g, a, axis, {_DDOF}, keepdims)", facts=dict(skips_nan=True))
-_fn(np.nanstd, _VAR, R, a=f"rt.nanvar_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)", facts=dict(skips_nan=True))
-_fn(np.nansum, _RED, R, a="rt.sum_grad(g, a, axis, keepdims) * ~np.isnan(a)", facts=dict(skips_nan=True, linear=True))
-_fn(np.nanmean, _RED, R, a="rt.nanmean_grad(g, a, axis, keepdims)", facts=dict(skips_nan=True))
-_fn(np.cumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis)", facts=dict(linear=True))
-_fn(np.nancumsum, "a, axis=None, dtype=None, out=None", R, a="rt.cumsum_grad(g, a, axis) * ~np.isnan(a)",
+    a="vjp.extremum_grad(g, np.max(a, axis, keepdims=keepdims), a, axis, keepdims)"
+      " - vjp.extremum_grad(g, np.min(a, axis, keepdims=keepdims), a, axis, keepdims)")
+_fn(np.var, _VAR, R, a=f"vjp.var_grad(g, a, axis, {_DDOF}, keepdims)")
+_fn(np.std, _VAR, R, a=f"vjp.var_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)")
+_fn(np.nanvar, _VAR, R, a=f"vjp.nanvar_grad(g, a, axis, {_DDOF}, keepdims)", facts=dict(skips_nan=True))
+_fn(np.nanstd, _VAR, R, a=f"vjp.nanvar_grad(g / (2.0 * ans), a, axis, {_DDOF}, keepdims)", facts=dict(skips_nan=True))
+_fn(np.nansum, _RED, R, a="vjp.sum_grad(g, a, axis, keepdims) * ~np.isnan(a)", facts=dict(skips_nan=True, linear=True))
+_fn(np.nanmean, _RED, R, a="vjp.nanmean_grad(g, a, axis, keepdims)", facts=dict(skips_nan=True))
+_fn(np.cumsum, "a, axis=None, dtype=None, out=None", R, a="vjp.cumsum_grad(g, a, axis)", facts=dict(linear=True))
+_fn(np.nancumsum, "a, axis=None, dtype=None, out=None", R, a="vjp.cumsum_grad(g, a, axis) * ~np.isnan(a)",
     facts=dict(skips_nan=True, linear=True))
-_fn(np.cumprod, "a, axis=None, dtype=None, out=None", R, a="rt.cumprod_grad(g, ans, a, axis)")
+_fn(np.cumprod, "a, axis=None, dtype=None, out=None", R, a="vjp.cumprod_grad(g, ans, a, axis)")
 _fn(np.cumulative_sum, "x, *, axis=None, dtype=None, out=None, include_initial=False", R,
-    x="rt.cumulative_grad(g, ans, x, axis, include_initial)")
+    x="vjp.cumulative_grad(g, ans, x, axis, include_initial)")
 _fn(np.cumulative_prod, "x, *, axis=None, dtype=None, out=None, include_initial=False", R,
-    x="rt.cumulative_grad(g, ans, x, axis, include_initial, prod=True)")
+    x="vjp.cumulative_grad(g, ans, x, axis, include_initial, prod=True)")
 _fn(np.average, "a, axis=None, weights=None, returned=False, *, keepdims=False", R,
-    a="rt.average_grad(g, ans, a, axis, weights, returned, keepdims)",
-    weights="rt.average_grad(g, ans, a, axis, weights, returned, keepdims, wrt='weights')",
+    a="vjp.average_grad(g, ans, a, axis, weights, returned, keepdims)",
+    weights="vjp.average_grad(g, ans, a, axis, weights, returned, keepdims, wrt='weights')",
     note="returned=True gives g as a pair")
 _fn(np.median, "a, axis=None, out=None, overwrite_input=False, keepdims=False", R,
-    a="rt.quantile_grad(g, a, 0.5, axis, keepdims)")
+    a="vjp.quantile_grad(g, a, 0.5, axis, keepdims)")
 _fn(np.quantile, "a, q, axis=None, out=None, overwrite_input=False, method='linear', keepdims=False", R,
-    a="rt.quantile_grad(g, a, q, axis, keepdims, method)",
-    q="rt.quantile_grad(g, a, q, axis, keepdims, method, 'q')", note="method='linear' only")
+    a="vjp.quantile_grad(g, a, q, axis, keepdims, method)",
+    q="vjp.quantile_grad(g, a, q, axis, keepdims, method, 'q')", note="method='linear' only")
 _fn(np.percentile, "a, q, axis=None, out=None, overwrite_input=False, method='linear', keepdims=False", R,
-    a="rt.quantile_grad(g, a, np.asarray(q) / 100.0, axis, keepdims, method)",
-    q="rt.quantile_grad(g, a, np.asarray(q) / 100.0, axis, keepdims, method, 'q') / 100.0",
+    a="vjp.quantile_grad(g, a, np.asarray(q) / 100.0, axis, keepdims, method)",
+    q="vjp.quantile_grad(g, a, np.asarray(q) / 100.0, axis, keepdims, method, 'q') / 100.0",
     note="method='linear' only")
 _fn(np.trace, "a, offset=0, axis1=0, axis2=1, dtype=None, out=None", R,
-    a="rt.diagonal_grad(np.asarray(g)[..., None], a, offset, axis1, axis2)", facts=dict(linear=True))
+    a="vjp.diagonal_grad(np.asarray(g)[..., None], a, offset, axis1, axis2)", facts=dict(linear=True))
 _fn(np.linalg.trace, "x, *, offset=0, dtype=None", R,
-    x="rt.diagonal_grad(np.asarray(g)[..., None], x, offset, -2, -1)")
+    x="vjp.diagonal_grad(np.asarray(g)[..., None], x, offset, -2, -1)")
 _fn(np.linalg.norm, "x, ord=None, axis=None, keepdims=False", R,
-    x="rt.norm_grad(g, ans, x, ord, axis, keepdims)", note="vector p-norms; matrix fro, nuc, 1, 2, inf")
+    x="vjp.norm_grad(g, ans, x, ord, axis, keepdims)", note="vector p-norms; matrix fro, nuc, 1, 2, inf")
 _fn(np.linalg.vector_norm, "x, *, axis=None, keepdims=False, ord=2", R,
-    x="rt.vector_norm_grad(g, ans, x, axis, keepdims, ord)")
+    x="vjp.vector_norm_grad(g, ans, x, axis, keepdims, ord)")
 _fn(np.linalg.matrix_norm, "x, *, keepdims=False, ord='fro'", R,
-    x="rt.matrix_norm_grad(g, ans, x, keepdims, ord)")
+    x="vjp.matrix_norm_grad(g, ans, x, keepdims, ord)")
 _fn(np.diff, "a, n=1, axis=-1, prepend=None, append=None", R,
-    a="rt.diff_grad(g, a, n, axis, prepend, append)")
+    a="vjp.diff_grad(g, a, n, axis, prepend, append)")
 _fn(np.bincount, "x, weights=None, minlength=0", R, weights="np.asarray(g)[x]")
 
 # ------------------------------------------------------------ linear algebra
 L = "linear algebra"
-_fn(np.dot, "a, b, out=None", L, a="rt.dot_grad(g, a, b, 'a')", b="rt.dot_grad(g, a, b, 'b')")
+_fn(np.dot, "a, b, out=None", L, a="vjp.dot_grad(g, a, b, 'a')", b="vjp.dot_grad(g, a, b, 'b')")
 for _f in (np.matmul, np.linalg.matmul):
-    _fn(_f, "x1, x2", L, x1="rt.dmatmul_a(g, x1, x2)", x2="rt.dmatmul_b(g, x1, x2)")
+    _fn(_f, "x1, x2", L, x1="vjp.dmatmul_a(g, x1, x2)", x2="vjp.dmatmul_b(g, x1, x2)")
 _fn(np.vdot, "a, b", L, a="np.reshape(g * b, np.shape(a))", b="np.reshape(g * a, np.shape(b))")
 _fn(np.outer, "a, b, out=None", L,
     a="np.reshape(g @ np.ravel(b), np.shape(a))", b="np.reshape(np.ravel(a) @ g, np.shape(b))")
 _fn(np.linalg.outer, "x1, x2", L, x1="g @ x2", x2="x1 @ g")
-_fn(np.inner, "a, b", L, a="rt.inner_grad(g, a, b, 'a')", b="rt.inner_grad(g, a, b, 'b')")
+_fn(np.inner, "a, b", L, a="vjp.inner_grad(g, a, b, 'a')", b="vjp.inner_grad(g, a, b, 'b')")
 _fn(np.tensordot, "a, b, axes=2", L,
-    a="rt.tensordot_grad(g, a, b, axes, 'a')", b="rt.tensordot_grad(g, a, b, axes, 'b')")
+    a="vjp.tensordot_grad(g, a, b, axes, 'a')", b="vjp.tensordot_grad(g, a, b, axes, 'b')")
 _fn(np.linalg.tensordot, "x1, x2, *, axes=2", L,
-    x1="rt.tensordot_grad(g, x1, x2, axes, 'a')", x2="rt.tensordot_grad(g, x1, x2, axes, 'b')")
+    x1="vjp.tensordot_grad(g, x1, x2, axes, 'a')", x2="vjp.tensordot_grad(g, x1, x2, axes, 'b')")
 
 
 def _many(names, i, fmt):
@@ -216,43 +216,43 @@ def _many_sig(prefix, n):
 _OPS, _OPS_SIG = _many_sig("op", 8)
 _fn(np.einsum, f"subscripts, {_OPS_SIG}, *, out=None, optimize=False", L, aliases=_OPS,
     note="up to 8 operands; subscripts must be a str; ellipsis and repeated indices work",
-    **{p: _many(_OPS, i, "rt.einsum_grad(g, subscripts, {args}, {i})") for i, p in enumerate(_OPS)})
-_fn(np.kron, "a, b", L, a="rt.kron_grad(g, a, b, 'a')", b="rt.kron_grad(g, a, b, 'b')")
+    **{p: _many(_OPS, i, "vjp.einsum_grad(g, subscripts, {args}, {i})") for i, p in enumerate(_OPS)})
+_fn(np.kron, "a, b", L, a="vjp.kron_grad(g, a, b, 'a')", b="vjp.kron_grad(g, a, b, 'b')")
 _VD1 = "rt.unbroadcast(np.expand_dims(g, axis) * x2, x1)"
 _VD2 = "rt.unbroadcast(np.expand_dims(g, axis) * x1, x2)"
 _fn(np.vecdot, "x1, x2, out=None, *, axis=-1", L, x1=_VD1, x2=_VD2)
 _fn(np.linalg.vecdot, "x1, x2, *, axis=-1", L, x1=_VD1, x2=_VD2)
 _fn(np.cross, "a, b, axisa=-1, axisb=-1, axisc=-1, axis=None", L,
-    a="rt.cross_grad(g, a, b, axisa, axisb, axisc, axis, 'a')",
-    b="rt.cross_grad(g, a, b, axisa, axisb, axisc, axis, 'b')")
+    a="vjp.cross_grad(g, a, b, axisa, axisb, axisc, axis, 'a')",
+    b="vjp.cross_grad(g, a, b, axisa, axisb, axisc, axis, 'b')")
 _fn(np.linalg.cross, "x1, x2, *, axis=-1", L,
-    x1="rt.cross_grad(g, x1, x2, axis=axis, wrt='a')", x2="rt.cross_grad(g, x1, x2, axis=axis, wrt='b')")
-_fn(np.linalg.multi_dot, "arrays, *, out=None", L, arrays="rt.multi_dot_grad(g, arrays)")
-_fn(np.linalg.matrix_power, "a, n", L, a="rt.matrix_power_grad(g, a, n)")
+    x1="vjp.cross_grad(g, x1, x2, axis=axis, wrt='a')", x2="vjp.cross_grad(g, x1, x2, axis=axis, wrt='b')")
+_fn(np.linalg.multi_dot, "arrays, *, out=None", L, arrays="vjp.multi_dot_grad(g, arrays)")
+_fn(np.linalg.matrix_power, "a, n", L, a="vjp.matrix_power_grad(g, a, n)")
 _fn(np.linalg.inv, "a", L, a="-(np.swapaxes(ans, -1, -2) @ g @ np.swapaxes(ans, -1, -2))")
 _fn(np.linalg.det, "a", L, a="np.asarray(g * ans)[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)")
 _fn(np.linalg.slogdet, "a", L, a="np.asarray(g[1])[..., None, None] * np.swapaxes(np.linalg.inv(a), -1, -2)",
     note="g is the pair (g_sign, g_logabsdet); the sign has no gradient", facts=_PAIR)
-_fn(np.linalg.solve, "a, b", L, a="rt.solve_grad(g, ans, a, b, 'a')", b="rt.solve_grad(g, ans, a, b, 'b')")
-_fn(np.linalg.cholesky, "a, *, upper=False", L, a="rt.cholesky_grad(g, ans, upper)",
+_fn(np.linalg.solve, "a, b", L, a="vjp.solve_grad(g, ans, a, b, 'a')", b="vjp.solve_grad(g, ans, a, b, 'b')")
+_fn(np.linalg.cholesky, "a, *, upper=False", L, a="vjp.cholesky_grad(g, ans, upper)",
     note="symmetric gradient (valid for symmetric perturbations)")
-_fn(np.linalg.eigh, "a, UPLO='L'", L, a="rt.eigh_grad(g, ans)",
+_fn(np.linalg.eigh, "a, UPLO='L'", L, a="vjp.eigh_grad(g, ans)",
     note="g is the pair (g_w, g_v); distinct eigenvalues; symmetric gradient", facts=_PAIR)
-_fn(np.linalg.eigvalsh, "a, UPLO='L'", L, a="rt.eigh_grad((g, None), np.linalg.eigh(a, UPLO))",
+_fn(np.linalg.eigvalsh, "a, UPLO='L'", L, a="vjp.eigh_grad((g, None), np.linalg.eigh(a, UPLO))",
     note="symmetric gradient")
-_fn(np.linalg.pinv, "a, rcond=None, hermitian=False", L, a="rt.pinv_grad(g, ans, a)",
+_fn(np.linalg.pinv, "a, rcond=None, hermitian=False", L, a="vjp.pinv_grad(g, ans, a)",
     note="valid where the rank is locally constant")
-_fn(np.diag, "v, k=0", L, v="np.diagonal(g, k) if np.ndim(v) == 1 else rt.diagonal_grad(g, v, k)",
+_fn(np.diag, "v, k=0", L, v="np.diagonal(g, k) if np.ndim(v) == 1 else vjp.diagonal_grad(g, v, k)",
     aliases=("v",))
-_fn(np.diagonal, "a, offset=0, axis1=0, axis2=1", L, a="rt.diagonal_grad(g, a, offset, axis1, axis2)",
+_fn(np.diagonal, "a, offset=0, axis1=0, axis2=1", L, a="vjp.diagonal_grad(g, a, offset, axis1, axis2)",
     facts=dict(result="view", linear=True))
-_fn(np.linalg.diagonal, "x, *, offset=0", L, x="rt.diagonal_grad(g, x, offset, -2, -1)")
+_fn(np.linalg.diagonal, "x, *, offset=0", L, x="vjp.diagonal_grad(g, x, offset, -2, -1)")
 _fn(np.triu, "m, k=0", L, m="np.triu(g, k) if np.ndim(m) >= 2 else np.sum(np.triu(g, k), axis=0)")
 _fn(np.tril, "m, k=0", L, m="np.tril(g, k) if np.ndim(m) >= 2 else np.sum(np.tril(g, k), axis=0)")
 _fn(np.convolve, "a, v, mode='full'", L,
-    a="rt.convolve_grad(g, a, v, mode, 'a')", v="rt.convolve_grad(g, a, v, mode, 'v')")
+    a="vjp.convolve_grad(g, a, v, mode, 'a')", v="vjp.convolve_grad(g, a, v, mode, 'v')")
 _fn(np.correlate, "a, v, mode='valid'", L,
-    a="rt.convolve_grad(g, a, v, mode, 'a', True)", v="rt.convolve_grad(g, a, v, mode, 'v', True)")
+    a="vjp.convolve_grad(g, a, v, mode, 'a', True)", v="vjp.convolve_grad(g, a, v, mode, 'v', True)")
 
 # ------------------------------------------------------------------- shapes
 S = "shape"
@@ -273,7 +273,7 @@ _reshape_back = _reshape_to("a")
 
 @static_template
 def _transpose(s):
-    return "np.transpose(g)" if s.get("axes", 0) is None else "rt.transpose_grad(g, axes)"
+    return "np.transpose(g)" if s.get("axes", 0) is None else "vjp.transpose_grad(g, axes)"
 
 
 _fn(np.reshape, "a, shape=None, order='C', *, copy=None", S, a=_reshape_back, aliases="a", facts=_VIEW)
@@ -301,52 +301,54 @@ _fn(np.squeeze, "a, axis=None", S, a=_BACK, aliases="a", facts=_VIEW)
 _ARYS, _ARYS_SIG = _many_sig("a", 6)
 for _f in (np.atleast_1d, np.atleast_2d, np.atleast_3d):  # one argument: g is an array, else a tuple
     _fn(_f, _ARYS_SIG, S, aliases=_ARYS, note="up to 6 arguments",
-        **{p: _many(_ARYS, i, "rt.atleast_grad(g, {args}, {i})") for i, p in enumerate(_ARYS)}, facts=_VIEW)
+        **{p: _many(_ARYS, i, "vjp.atleast_grad(g, {args}, {i})") for i, p in enumerate(_ARYS)}, facts=_VIEW)
 _fn(np.broadcast_to, "array, shape, subok=False", S, array="rt.unbroadcast(g, array)", aliases=("array",), facts=_VIEW)
 _fn(np.broadcast_arrays, _ARYS_SIG + ", *, subok=False", S, aliases=_ARYS, note="up to 6 arguments",
     **{p: _many(_ARYS, i, "rt.unbroadcast(g[{i}], {name})") for i, p in enumerate(_ARYS)}, facts=_PARTS)
 _fn(np.concatenate, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
-    arrays="rt.concatenate_grad(g, arrays, axis)", aliases=("arrays",), note="also np.concat", facts=_NEW)
+    arrays="vjp.concatenate_grad(g, arrays, axis)", aliases=("arrays",), note="also np.concat", facts=_NEW)
 _fn(np.stack, "arrays, axis=0, out=None, *, dtype=None, casting='same_kind'", S,
-    arrays="rt.stack_grad(g, arrays, axis)", aliases=("arrays",), facts=_NEW)
-_fn(np.hstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.hstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
-_fn(np.vstack, "tup, *, dtype=None, casting='same_kind'", S, tup="rt.vstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
-_fn(np.dstack, "tup", S, tup="rt.dstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
-_fn(np.column_stack, "tup", S, tup="rt.column_stack_grad(g, tup)", aliases=("tup",), facts=_NEW)
-_SPLIT = "rt.split_grad(g, ary, indices_or_sections, {})"
+    arrays="vjp.stack_grad(g, arrays, axis)", aliases=("arrays",), facts=_NEW)
+_fn(np.hstack, "tup, *, dtype=None, casting='same_kind'", S, tup="vjp.hstack_grad(g, tup)", aliases=("tup",),
+    facts=_NEW)
+_fn(np.vstack, "tup, *, dtype=None, casting='same_kind'", S, tup="vjp.vstack_grad(g, tup)", aliases=("tup",),
+    facts=_NEW)
+_fn(np.dstack, "tup", S, tup="vjp.dstack_grad(g, tup)", aliases=("tup",), facts=_NEW)
+_fn(np.column_stack, "tup", S, tup="vjp.column_stack_grad(g, tup)", aliases=("tup",), facts=_NEW)
+_SPLIT = "vjp.split_grad(g, ary, indices_or_sections, {})"
 _fn(np.split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_PARTS)
 _fn(np.array_split, "ary, indices_or_sections, axis=0", S, ary=_SPLIT.format("axis"), facts=_PARTS)
 _fn(np.hsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("1 if np.ndim(ary) > 1 else 0"), facts=_PARTS)
 _fn(np.vsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("0"), facts=_PARTS)
 _fn(np.dsplit, "ary, indices_or_sections", S, ary=_SPLIT.format("2"), facts=_PARTS)
-_fn(np.tile, "A, reps", S, A="rt.tile_grad(g, A, reps)", facts=_NEW)
-_fn(np.repeat, "a, repeats, axis=None", S, a="rt.repeat_grad(g, a, repeats, axis)", facts=_NEW)
+_fn(np.tile, "A, reps", S, A="vjp.tile_grad(g, A, reps)", facts=_NEW)
+_fn(np.repeat, "a, repeats, axis=None", S, a="vjp.repeat_grad(g, a, repeats, axis)", facts=_NEW)
 _fn(np.flip, "m, axis=None", S, m="np.flip(g, axis)", aliases="m", facts=_VIEW)
 _fn(np.fliplr, "m", S, m="np.fliplr(g)", aliases="m", facts=_VIEW)
 _fn(np.flipud, "m", S, m="np.flipud(g)", aliases="m", facts=_VIEW)
 _fn(np.rot90, "m, k=1, axes=(0, 1)", S, m="np.rot90(g, -k, axes)", aliases="m", facts=_VIEW)
 _fn(np.roll, "a, shift, axis=None", S, a="np.roll(g, np.negative(shift), axis)", facts=_NEW)
 _fn(np.pad, "array, pad_width, mode='constant', *, constant_values=0, end_values=0, reflect_type='even',"
-    " stat_length=None", S, array="rt.pad_grad(g, array, pad_width, mode, reflect_type)", aliases=("array",),
+    " stat_length=None", S, array="vjp.pad_grad(g, array, pad_width, mode, reflect_type)", aliases=("array",),
     note="modes constant, empty, edge, reflect, symmetric, wrap", facts=_NEW)
-_fn(np.take, "a, indices, axis=None, out=None, mode='raise'", S, a="rt.take_grad(g, a, indices, axis, mode)",
+_fn(np.take, "a, indices, axis=None, out=None, mode='raise'", S, a="vjp.take_grad(g, a, indices, axis, mode)",
     facts=_NEW)
-_fn(np.take_along_axis, "arr, indices, axis=-1", S, arr="rt.take_along_axis_grad(g, arr, indices, axis)", facts=_NEW)
-_fn(np.sort, "a, axis=-1, kind=None, order=None, *, stable=None", S, a="rt.sort_grad(g, a, axis)", facts=_NEW)
+_fn(np.take_along_axis, "arr, indices, axis=-1", S, arr="vjp.take_along_axis_grad(g, arr, indices, axis)", facts=_NEW)
+_fn(np.sort, "a, axis=-1, kind=None, order=None, *, stable=None", S, a="vjp.sort_grad(g, a, axis)", facts=_NEW)
 _fn(np.array, "object, dtype=None, *, copy=True, order='K', subok=False, ndmin=0", S,
-    object="rt.asarray_grad(g, object, dtype, ndmin)", aliases=("object",), facts=dict(result="fresh", linear=True))
+    object="vjp.asarray_grad(g, object, dtype, ndmin)", aliases=("object",), facts=dict(result="fresh", linear=True))
 for _f in (np.asarray, np.asanyarray):
-    _fn(_f, "a, dtype=None, order=None", S, a="rt.asarray_grad(g, a, dtype)", aliases="a", facts=_VIEW)
+    _fn(_f, "a, dtype=None, order=None", S, a="vjp.asarray_grad(g, a, dtype)", aliases="a", facts=_VIEW)
 for _f in (np.ascontiguousarray, np.asfortranarray):  # these make 0-d arrays 1-d
-    _fn(_f, "a, dtype=None", S, a="rt.asarray_grad(g, a, dtype, 1)", aliases="a", facts=_VIEW)
+    _fn(_f, "a, dtype=None", S, a="vjp.asarray_grad(g, a, dtype, 1)", aliases="a", facts=_VIEW)
 _fn(np.copy, "a, order='K', subok=False", S, a="g", aliases="a", facts=_NEW)
 _XI, _XI_SIG = _many_sig("x", 6)
-_MESH = "np.reshape(rt.meshgrid_grad(g, {n}, {i}, indexing), np.shape({name}))"
+_MESH = "np.reshape(vjp.meshgrid_grad(g, {n}, {i}, indexing), np.shape({name}))"
 _fn(np.meshgrid, _XI_SIG + ", *, copy=True, sparse=False, indexing='xy'", S, note="up to 6 arguments",
     **{p: _many(_XI, i, _MESH) for i, p in enumerate(_XI)}, facts=dict(_NEW, container=True))
 _fn(np.linspace, "start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0", S,
-    start="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'start')",
-    stop="rt.linspace_grad(g, start, stop, num, endpoint, axis, 'stop')", note="retstep=False only", facts=_SIZED)
+    start="vjp.linspace_grad(g, start, stop, num, endpoint, axis, 'start')",
+    stop="vjp.linspace_grad(g, start, stop, num, endpoint, axis, 'stop')", note="retstep=False only", facts=_SIZED)
 _fn(np.full, "shape, fill_value, dtype=None, order='C'", S,
     fill_value="rt.unbroadcast(g, fill_value)", aliases=("fill_value",), facts=_SIZED)
 _fn(np.full_like, "a, fill_value, dtype=None, order='K', subok=True, shape=None", S,
@@ -429,7 +431,7 @@ _fn(np.interp, "x, xp, fp, left=None, right=None, period=None", PI, x=interp_vjp
     "knot, the last segment's)", facts=dict(result="fresh", shaped=True))
 
 # ----------------------------------------------------------------- indexing
-_fn(operator.getitem, "a, index", "indexing", a="rt.index_grad(g, a, index)", aliases="a", name="x[index]",
+_fn(operator.getitem, "a, index", "indexing", a="vjp.index_grad(g, a, index)", aliases="a", name="x[index]",
     note="arrays (repeats accumulate, masks), lists, tuples and dicts",
     facts=dict(result="view", linear=True))  # basic indexing gives a view; an element or fancy index a copy
 
@@ -445,14 +447,14 @@ _method("reshape", "self, *shape, order='C'", self=_reshape_to("self"), aliases=
 _method("flatten", "self, order='C'", self=_reshape_to("self"), aliases=("self",),
         facts=_NEW)
 _method("transpose", "self, *axes", aliases=("self",), facts=_VIEW,
-        self=static_template(lambda s: "np.transpose(g)" if s.get("axes") == () else "rt.transpose_grad(g, axes)"))
+        self=static_template(lambda s: "np.transpose(g)" if s.get("axes") == () else "vjp.transpose_grad(g, axes)"))
 _method("copy", "self, order='C'", self="g", aliases=("self",), facts=_NEW)
 _method("astype", "self, dtype, order='K', casting='unsafe', subok=True, copy=True",
         self="g if np.dtype(dtype).kind in 'fc' else np.zeros(np.shape(self))", aliases=("self",),
         facts=dict(result="fresh", shaped=True))
 _method("conj", "self", self="np.conj(g)")
 _method("conjugate", "self", self="np.conj(g)")
-_method("item", "self, *args", self="rt.item_grad(g, self, args)")
+_method("item", "self, *args", self="vjp.item_grad(g, self, args)")
 _method("tolist", "self", self="np.reshape(np.asarray(g, dtype=float), np.shape(self))",
         note="g is the nested list of the elements' adjoints")
 nondifferentiable_methods("argmax", "argmin", "argsort", "argpartition", "nonzero", "all", "any",

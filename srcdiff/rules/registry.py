@@ -8,7 +8,9 @@ in terms of
 * ``ans`` - the call's result,
 * the parameter names of the rule's signature (bound to the call's arguments,
   or to their defaults when the call leaves them out),
-* ``np``, ``math`` and ``rt`` (``srcdiff.runtime``).
+* ``np``, ``math``, ``rt`` (``srcdiff.runtime``: ``rt.unbroadcast``,
+  ``rt.zeros_like``, ``rt.full_like`` ...) and ``vjp``
+  (``srcdiff.rules.numpy_vjps``, the derivative bodies of the NumPy rules).
 
 The compiler inlines the template into the generated adjoint, renaming each
 name to the variable that holds it, so the generated code reads like
@@ -24,7 +26,7 @@ given as a literal at the call site (or left at its default) to its value::
 
     defvjp(np.sum, "a, axis=None, dtype=None, out=None, keepdims=False",
            a=lambda s: "np.full(np.shape(a), g)" if s.get("axis", 0) is None
-                       else "rt.sum_grad(g, a, axis, keepdims)")
+                       else "vjp.sum_grad(g, a, axis, keepdims)")
 
 Or it may be an ordinary Python callable ``vjp(g, ans, *params)`` returning
 the gradient for that argument; generated code then calls it by name.  This

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .. import runtime as rt
+from . import numpy_vjps
 from .registry import REQUIRED, TABLE, Rule
 
 
@@ -54,7 +55,7 @@ def apply_rule(rule: Rule, call, args: tuple, kwargs: dict, g: Any) -> tuple[Any
     ans = call(*args, **kwargs)
     values = bind_values(rule, args, kwargs)
     static = _static(rule, values)
-    env = dict(values, g=g, ans=ans, np=np, math=math, rt=rt)
+    env = dict(values, g=g, ans=ans, np=np, math=math, rt=rt, vjp=numpy_vjps)
     grads = {}
     for param in rule.grads:
         if param not in values:
