@@ -219,7 +219,7 @@ class GradientFunction(functools.partial):
             # ever-new shapes (or arguments too big to key): stop specializing, and let one
             # shape-generic adjoint per kind of argument serve them all
             kinds = dict(zip(self.wrt, (_kind(v) for v in values)))
-            key = ("generic", tuple(sorted(kinds.items())))
+            key = ("generic", tuple(sorted(kinds.items())), self._mutable_params(args, kwargs))
         c = self._compiled.get(key)
         if c is not None and c.version == TABLE.version:
             for g, n, obj in c.deps:
@@ -235,13 +235,25 @@ class GradientFunction(functools.partial):
         if not generic and c is None:
             self._shapes_seen += 1
         c = compile_cached(self.fn, self.wrt, kinds, args=None if generic else args, kwargs=kwargs,
-                           spec=None if generic else key, keep_value=self.with_value, single=self.single)
+                           spec=None if generic else key, keep_value=self.with_value, single=self.single,
+                           mutable=self._mutable_params(args, kwargs) if generic else frozenset())
         self._compiled[key] = c
         self._compiled.move_to_end(key)
         while len(self._compiled) > MAX_SPECIALIZED:
             self._compiled.popitem(last=False)
         self.last = c
         return c
+
+    def _mutable_params(self, args: tuple, kwargs: dict) -> frozenset[str]:
+        """The parameters this call binds to arrays or lists: ``x op= v`` on one
+        of them changes the caller's object (the generic adjoint has no probe
+        to tell)."""
+        def mutable(v: Any) -> bool:
+            return isinstance(v, (np.ndarray, list)) or arrays.is_foreign(v)
+
+        out = {p for p, v in zip(self.params, args) if mutable(v)}
+        out |= {k for k, v in kwargs.items() if mutable(v)}
+        return frozenset(out)
 
     def _call(self, args: tuple, kwargs: dict) -> Any:
         if self._bound:  # a bound method or a partial: its arguments first
@@ -385,20 +397,24 @@ def _closure_key(fn: Callable) -> tuple:
 
 def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
                    args: tuple | None = None, kwargs: dict | None = None, spec: Any = None,
-                   keep_value: bool = True, single: bool = False) -> driver.Compiled:
+                   keep_value: bool = True, single: bool = False,
+                   mutable: frozenset[str] = frozenset()) -> driver.Compiled:
     """Compile (or fetch) the adjoint of ``fn``; with ``args`` it is
-    specialized for the shapes of these arguments (``spec`` is their key)."""
+    specialized for the shapes of these arguments (``spec`` is their key).
+    ``mutable``: parameters known to hold arrays or lists (for shape-generic code)."""
     code = getattr(fn, "__code__", None)
     if getattr(fn, "__self__", None) is not None:  # a bound method: self.f() resolves in the object's class
         code = (code, type(fn.__self__))
     key = (code, id(getattr(fn, "__globals__", None)), _closure_key(fn), tuple(wrt),
-           tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None, keep_value, single)
+           tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None, keep_value, single,
+           mutable)
     with _LOCK:
         c = _CACHE.get(key)
         if c is not None and c.version == TABLE.version and all(g.get(n) is obj for g, n, obj in c.deps):
             return c
         c = _reported(lambda: driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args,
-                                                     kwargs=kwargs, keep_value=keep_value, single=single))
+                                                     kwargs=kwargs, keep_value=keep_value, single=single,
+                                                     mutable=mutable))
         _CACHE[key] = c
         return c
 

@@ -5,6 +5,7 @@ Each test failed on the commit before the fix."""
 import gc
 import linecache
 import time
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -391,3 +392,45 @@ def test_first_call_does_not_replay_long_loops(monkeypatch):
     assert first == later
     # generous: a first call replaying the loop twice (probe + gradient) took about 3x a later one
     assert t_first < 3 * t_later + 0.5
+
+
+# found by the program generators (tests/fuzz_programs.py), fixed at their root
+def loop_over_rebound_name(v):
+    for e in v:  # Python evaluates v once: the loop runs over the original array
+        v = v * e
+    return np.sum(v)
+
+
+def comprehension_over_rebound_name(x, v):
+    v = v * x
+    return sum([e * e for e in v]) + sum(e for e in v if e > 0)
+
+
+def test_loops_and_comprehensions_over_a_rebound_name():
+    v = np.array([0.3, -0.2, 0.7, 1.1])
+    assert srcdiff.value_and_grad(loop_over_rebound_name)(v)[0] == pytest.approx(loop_over_rebound_name(v))
+    assert_grad(loop_over_rebound_name, v)
+    value, (dx, dv) = srcdiff.value_and_grad(comprehension_over_rebound_name, wrt=(0, 1))(0.5, v)
+    assert value == pytest.approx(comprehension_over_rebound_name(0.5, v))
+    assert max(srcdiff.check_grad(comprehension_over_rebound_name, 0.5, v, wrt=(0, 1)).values()) < 1e-7
+
+
+class Tag(NamedTuple):
+    w: float
+    label: str
+
+
+def make_closure():
+    def inplace_on_argument(x, tag):
+        alias = x
+        x *= 3.0  # NumPy: the caller's 0-d array, and alias, change
+        return alias * tag.w
+    return inplace_on_argument
+
+
+def test_inplace_change_of_an_argument_is_refused_in_generic_code():
+    # a NamedTuple argument used to send the call to the shape-generic adjoint, which had no
+    # probe to tell that x is an array
+    f = make_closure()
+    with pytest.raises(srcdiff.SrcdiffError, match="changes the caller's array x"):
+        srcdiff.grad(f)(np.array(0.5), Tag(2.0, "a"))

@@ -257,17 +257,19 @@ def _cut_invariant(f: ir.Function, wrt: list[str], act: Activity, ctx: Context) 
 
 def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
                     args: tuple | None = None, kwargs: dict | None = None, keep_value: bool = True,
-                    single: bool = False) -> Compiled:
+                    single: bool = False, mutable: frozenset[str] = frozenset()) -> Compiled:
     """Generate, compile and link the adjoint of ``fn`` w.r.t. the parameters
     ``wrt``.  The result's ``fn`` returns the gradient (one, or a tuple when
-    not ``single``), preceded by f's value when ``keep_value``."""
+    not ``single``), preceded by f's value when ``keep_value``.  ``mutable``
+    names parameters known to hold arrays or lists."""
     f = front(fn)
     with site.compiling(f.source):
-        return _compile_main(f, fn, wrt, kinds, debug_stack, args, kwargs, keep_value, single)
+        return _compile_main(f, fn, wrt, kinds, debug_stack, args, kwargs, keep_value, single, mutable)
 
 
 def _compile_main(f: ir.Function, fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool,
-                  args: tuple | None, kwargs: dict | None, keep_value: bool, single: bool) -> Compiled:
+                  args: tuple | None, kwargs: dict | None, keep_value: bool, single: bool,
+                  mutable: frozenset[str]) -> Compiled:
     unit = Unit(debug_stack)
     unit.taken |= f.names
     base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
@@ -275,6 +277,7 @@ def _compile_main(f: ir.Function, fn: Any, wrt: list[str], kinds: dict[str, str]
     ctx = unit.context(f, kinds)
     ctx.keep_value = keep_value
     ctx.single = single
+    ctx.mutable |= mutable
     runs: list[Probed | None] = []
     if args is not None:
         bound = dict(zip(f.params, args)) | dict(kwargs or {})

@@ -5,7 +5,6 @@ it, and register the text with ``linecache`` so tracebacks and
 from __future__ import annotations
 
 import ast
-import copy
 import itertools
 import linecache
 import math
@@ -22,12 +21,13 @@ _COMMENT_RE = re.compile(r"^(\s*)" + COMMENT + r"\((.*)\)\s*$")
 
 def render(funcs: list[ast.FunctionDef]) -> str:
     """The readable source of generated functions (comments restored).
+    ``funcs`` are consumed: printing changes them.
 
     The text is checked to parse back to the same tree: ``ast.unparse`` prints
     a constant as its ``repr``, so a negative number folded into a constant
     (``-1.5``) would lose its parentheses under ``**`` and change the program;
     such constants are written as negations first."""
-    module = ast.Module(body=[_Literals().visit(copy.deepcopy(f)) for f in funcs], type_ignores=[])
+    module = ast.Module(body=[_Literals().visit(f) for f in funcs], type_ignores=[])  # (in place: printed once)
     for f in module.body:
         _drop_empty(f)
     ast.fix_missing_locations(module)
@@ -114,7 +114,8 @@ class _Canonical(ast.NodeTransformer):
 
 
 def _canonical_dump(tree: ast.AST) -> str:
-    tree = _Canonical().visit(copy.deepcopy(tree))
+    """(Changes ``tree``: callers pass a tree of their own.)"""
+    tree = _Canonical().visit(tree)
     return ast.dump(tree, annotate_fields=False)
 
 
@@ -124,9 +125,8 @@ def _check_round_trip(module: ast.Module, text: str) -> None:
         parsed = ast.parse(text)
     except SyntaxError as exc:
         raise InternalError(f"generated code does not parse ({exc.msg}, line {exc.lineno}):\n{text}") from None
-    expected = copy.deepcopy(module)
-    _strip_comments(expected)
-    if _canonical_dump(parsed) != _canonical_dump(expected):
+    _strip_comments(module)  # (in place: the tree is printed already and not used again)
+    if _canonical_dump(parsed) != _canonical_dump(module):
         raise InternalError(f"generated code does not read back as the tree it was printed from:\n{text}")
 
 

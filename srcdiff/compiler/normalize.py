@@ -587,7 +587,7 @@ class Normalizer:
             else:
                 seqs.append((target, self.seq_atom(it)))
             lookups = [p for t, p in seqs if t == "value-of"]
-            seqs = [(t, q) for t, q in seqs if t != "value-of"]
+            seqs = [(t, self.fixed_sequence(q, s)) for t, q in seqs if t != "value-of"]
             n_atoms = []
             for _, seq in seqs:
                 n = self.temp()
@@ -642,6 +642,22 @@ class Normalizer:
             self.depth -= 1
         self.emit(ir.For(target=loop_name, range_args=range_args, body=block, line=s.lineno,
                          counter=counter, header=self.src.line(s.lineno)))
+
+    def fixed_sequence(self, seq: ast.expr, loop: ast.For) -> ast.expr:
+        """The sequence a loop indexes, as a name the loop body reads as it is:
+        Python evaluates ``for x in xs`` once, so a body that rebinds ``xs``
+        (``xs = xs * x``) must not change what it iterates over, and a name the
+        normalizer made (``xs_1``) is not one the body's statements can spell."""
+        if not isinstance(seq, ast.Name):
+            return seq
+        written = {n.id for st in loop.body for n in ast.walk(st)
+                   if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        user = next((u for u, g in self.current.items() if g == seq.id), None)
+        if self.current.get(seq.id) == seq.id and seq.id not in written and user == seq.id:
+            return seq
+        t = self.temp()
+        self.emit(ir.Assign(target=t, value=_name(seq.id), line=loop.lineno))
+        return _name(t)
 
     def seq_atom(self, e: ast.expr) -> ast.expr:
         """A sequence to index: names and displays as they are; anything else

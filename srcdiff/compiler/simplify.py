@@ -98,44 +98,56 @@ def _push_negation(stmts: list[ast.stmt], counts: Counter) -> bool:
     """``dt3 = -da; dc += dt3 * v; dv += dt3 * c`` -> ``dc -= da * v; dv -= da * c``:
     an adjoint temporary that only negates, and only scales what is added
     into other adjoints, goes into the sign of the additions."""
+    changed = False
     for s in stmts:
         for field in ("body", "orelse"):
             inner = getattr(s, field, None)
             if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt) and \
                     _push_negation(inner, counts):
-                return True
-    for i, s in enumerate(stmts):
-        if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and
-                _TEMP.match(s.targets[0].id) and isinstance(s.value, ast.UnaryOp) and
-                isinstance(s.value.op, ast.USub) and isinstance(s.value.operand, ast.Name)):
+                changed = True
+    i = 0
+    while i < len(stmts):
+        if _push_negation_at(stmts, i, counts):
+            changed = True
+        else:
+            i += 1
+    return changed
+
+
+def _push_negation_at(stmts: list[ast.stmt], i: int, counts: Counter) -> bool:
+    s = stmts[i]
+    if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name) and
+            _TEMP.match(s.targets[0].id) and isinstance(s.value, ast.UnaryOp) and
+            isinstance(s.value.op, ast.USub) and isinstance(s.value.operand, ast.Name)):
+        return False
+    t, e = s.targets[0].id, s.value.operand.id
+    uses, left = [], counts[t] - 1
+    for u in stmts[i + 1:]:
+        if not left:
+            break
+        n = _count(u)[t]
+        if not n:
+            if _stores(u, e) or isinstance(u, (ast.For, ast.While, ast.If)) and e in _count(u):
+                break
             continue
-        t, e = s.targets[0].id, s.value.operand.id
-        uses, left = [], counts[t] - 1
-        for u in stmts[i + 1:]:
-            if not left:
-                break
-            n = _count(u)[t]
-            if not n:
-                if _stores(u, e) or isinstance(u, (ast.For, ast.While, ast.If)) and e in _count(u):
-                    break
-                continue
-            if n != 1 or not (isinstance(u, ast.AugAssign) and isinstance(u.op, (ast.Add, ast.Sub)) and
-                              isinstance(u.value, ast.BinOp) and isinstance(u.value.op, ast.Mult) and
-                              t in (getattr(u.value.left, "id", None), getattr(u.value.right, "id", None))):
-                break
-            uses.append(u)
-            left -= 1
-            if _stores(u, e):
-                break
-        if left or not uses:
-            continue
-        for u in uses:
-            side = "left" if getattr(u.value.left, "id", None) == t else "right"
-            setattr(u.value, side, ast.Name(id=e, ctx=ast.Load()))
-            u.op = ast.Sub() if isinstance(u.op, ast.Add) else ast.Add()
-        del stmts[i]
-        return True
-    return False
+        if n != 1 or not (isinstance(u, ast.AugAssign) and isinstance(u.op, (ast.Add, ast.Sub)) and
+                          isinstance(u.value, ast.BinOp) and isinstance(u.value.op, ast.Mult) and
+                          t in (getattr(u.value.left, "id", None), getattr(u.value.right, "id", None))):
+            break
+        uses.append(u)
+        left -= 1
+        if _stores(u, e):
+            break
+    if left or not uses:
+        return False
+    for u in uses:
+        side = "left" if getattr(u.value.left, "id", None) == t else "right"
+        setattr(u.value, side, ast.Name(id=e, ctx=ast.Load()))
+        u.op = ast.Sub() if isinstance(u.op, ast.Add) else ast.Add()
+    del stmts[i]
+    counts[e] += len(uses) - 1
+    counts[t] = 0
+    return True
 
 
 # -- temporaries --------------------------------------------------------------
@@ -162,48 +174,63 @@ def _inline(stmts: list[ast.stmt], counts: Counter) -> bool:
       other adjoint temporaries stay, one line per operation's adjoint, as
       the chain rule goes.
 
-    Only across statements that cannot change what the expression reads."""
+    Only across statements that cannot change what the expression reads.
+    Makes every such change in one sweep: moving an expression keeps the
+    other names' counts, and the temporary is gone (``counts`` stays right)."""
+    changed = False
     for s in stmts:
         for field in ("body", "orelse"):
             inner = getattr(s, field, None)
             if isinstance(inner, list) and inner and isinstance(inner[0], ast.stmt) and _inline(inner, counts):
-                return True
-    for i, s in enumerate(stmts):
-        if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)):
-            continue
-        t = s.targets[0].id
-        if counts[t] != 2 or not (_FORWARD_TEMP.match(t) or _TEMP.match(t)) or not _plain_calls(s.value):
-            continue
-        reads = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
-        for j in range(i + 1, len(stmts)):
-            u = stmts[j]
-            if _is_comment(u):
-                break
-            if t in _count(u):
-                ok = isinstance(u, (ast.Assign, ast.AugAssign, ast.Return)) and _plain_calls(u)
-                if not _FORWARD_TEMP.match(t):
-                    # (arithmetic only: a reduction keeps its own line)
-                    ok = ok and isinstance(u, ast.AugAssign) and \
-                        not any(isinstance(n, ast.Call) for n in ast.walk(s.value))
-                if ok:
-                    _Replace(t, s.value).visit(u)
-                    del stmts[i]
-                    return True
-                break
-            # between definition and use: assignments of other names and appends, none of them
-            # calling a method of something the expression reads (it might change it in place)
-            if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and
-                   any(isinstance(m, ast.Name) and m.id in reads for m in ast.walk(n.func.value))
-                   for n in ast.walk(u)):
-                break
-            if isinstance(u, ast.Assign) and len(u.targets) == 1 and isinstance(u.targets[0], ast.Name) and \
-                    u.targets[0].id not in reads and _plain_calls(u.value):
-                continue
-            if isinstance(u, ast.Expr) and isinstance(u.value, ast.Call) and \
-                    isinstance(u.value.func, ast.Attribute) and u.value.func.attr == "append" and \
-                    all(isinstance(a, ast.Name) for a in u.value.args):
-                continue
+                changed = True
+    i = 0
+    while i < len(stmts):
+        if _inline_at(stmts, i, counts):
+            changed = True  # stmts[i] went into a later statement; look at the new stmts[i]
+        else:
+            i += 1
+    return changed
+
+
+def _inline_at(stmts: list[ast.stmt], i: int, counts: Counter) -> bool:
+    """Inline the temporary ``stmts[i]`` defines into its one reader, if it may."""
+    s = stmts[i]
+    if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name)):
+        return False
+    t = s.targets[0].id
+    if counts[t] != 2 or not (_FORWARD_TEMP.match(t) or _TEMP.match(t)) or not _plain_calls(s.value):
+        return False
+    reads = {n.id for n in ast.walk(s.value) if isinstance(n, ast.Name)}
+    for j in range(i + 1, len(stmts)):
+        u = stmts[j]
+        if _is_comment(u):
             break
+        if t in _count(u):
+            ok = isinstance(u, (ast.Assign, ast.AugAssign, ast.Return)) and _plain_calls(u)
+            if not _FORWARD_TEMP.match(t):
+                # (arithmetic only: a reduction keeps its own line)
+                ok = ok and isinstance(u, ast.AugAssign) and \
+                    not any(isinstance(n, ast.Call) for n in ast.walk(s.value))
+            if ok:
+                _Replace(t, s.value).visit(u)
+                del stmts[i]
+                counts[t] = 0
+                return True
+            return False
+        # between definition and use: assignments of other names and appends, none of them
+        # calling a method of something the expression reads (it might change it in place)
+        if any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and
+               any(isinstance(m, ast.Name) and m.id in reads for m in ast.walk(n.func.value))
+               for n in ast.walk(u)):
+            break
+        if isinstance(u, ast.Assign) and len(u.targets) == 1 and isinstance(u.targets[0], ast.Name) and \
+                u.targets[0].id not in reads and _plain_calls(u.value):
+            continue
+        if isinstance(u, ast.Expr) and isinstance(u.value, ast.Call) and \
+                isinstance(u.value.func, ast.Attribute) and u.value.func.attr == "append" and \
+                all(isinstance(a, ast.Name) for a in u.value.args):
+            continue
+        return False
     return False
 
 
@@ -479,10 +506,10 @@ def _block(stmts: list[ast.stmt], counts: Counter, protect: set[str]) -> bool:
                     break
         # (2) forward-substitute reads of a by b
         rest = stmts[i + 1:]
-        uses_after = sum(_count(x)[a] for x in rest)
         # (a copy of a primal value keeps its adjoint's name: `dx3 = t1` reads better than `t1` below)
-        if a not in protect and (b not in protect or _TEMP.match(a)) and uses_after and \
-                uses_after == counts[a] - 1:
+        eligible = a not in protect and (b not in protect or _TEMP.match(a))
+        uses_after = sum(_count(x)[a] for x in rest) if eligible else 0
+        if eligible and uses_after and uses_after == counts[a] - 1:
             end = max(k for k, x in enumerate(rest) if a in _count(x))
             span = rest[:end + 1]
             if not any(_stores(x, a) or _stores(x, b) for x in span) and \

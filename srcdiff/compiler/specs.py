@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from .. import containers
+
 
 def _spec(v: Any, budget: list[int]) -> Any:
     budget[0] -= 1
@@ -26,6 +28,14 @@ def _spec(v: Any, budget: list[int]) -> Any:
         return (dict, tuple((k, _spec(x, budget)) for k, x in v.items()))
     if isinstance(v, (np.generic,)):
         return (t, np.shape(v))
+    c = containers.custom(v)  # a NamedTuple, dataclass or registered class: its type and children
+    if c is not None:
+        kids, aux = c.children(v)
+        try:
+            hash(aux)
+        except TypeError:
+            raise _Unkeyable from None
+        return (t, aux, tuple(_spec(x, budget) for x in kids))
     raise _Unkeyable
 
 
