@@ -111,9 +111,10 @@ def check(fn: ir.Function, shapes: dict[str, tuple], mutable: set[str] = frozens
                     if changed == t and s is not st and _between(st, s, use, pos, loops_of, end):
                         how = "assigns into" if isinstance(s, ir.SetItem) else \
                             f"changes in place ({_user(t)} {_symbol(s)}= ...)"
+                        again = "it" if name in fn.temps else _user(name)
                         raise src.error(
-                            f"{_describe(st)} is another name for the memory of {_user(t)}, which line {s.line} "
-                            f"{how} before {_user(name)} is read again: the gradient would miss that change",
+                            f"{_describe(st, fn.temps)} is another name for the memory of {_user(t)}, which line "
+                            f"{s.line} {how} before {again} is read again: the gradient would miss that change",
                             lineno=st.line,
                             hint="make a copy where the second name is made (.copy()), or " + (
                                 "assign into the array before it gets another name" if isinstance(s, ir.SetItem)
@@ -198,8 +199,11 @@ def _user(name: str) -> str:
     return base if base and suffix.isdigit() else name
 
 
-def _describe(st) -> str:
+def _describe(st, temps: set[str] = frozenset()) -> str:
     if isinstance(st, ir.Assign):
+        if st.target in temps:  # a value the compiler named: say what it is
+            what = "the result of a helper" if st.op is not None and st.op.kind == "helper" else "a value"
+            return f"{what} on this line"
         return f"{_user(st.target)} = {ast.unparse(st.value)}"
     if isinstance(st, ir.Append):
         return f"{_user(st.lst)}.append({ast.unparse(st.value)})"
