@@ -25,6 +25,7 @@ from . import builtin_rules  # noqa: F401,E402  (registers python/math rules)
 from . import numpy_elementwise  # noqa: F401,E402
 from . import numpy_arrays  # noqa: F401,E402
 from . import container_rules  # noqa: F401,E402
+from . import runtime_rules  # noqa: F401,E402
 
 lazy_rules("scipy.special", "srcdiff.rules.scipy_special")
 lazy_rules("scipy.stats", "srcdiff.rules.scipy_stats")
