@@ -15,16 +15,16 @@ from . import ir
 COMMENT = "__srcdiff_comment__"  # comment("text") marks a line ``emit`` prints as ``# text``
 
 
-def N(name: str) -> ast.Name:
+def load(name: str) -> ast.Name:
     return ast.Name(id=name, ctx=ast.Load())
 
 
-def S(name: str) -> ast.Name:
+def store(name: str) -> ast.Name:
     return ast.Name(id=name, ctx=ast.Store())
 
 
 def assign(target: str | ast.expr, value: ast.expr) -> ast.Assign:
-    t = S(target) if isinstance(target, str) else target
+    t = store(target) if isinstance(target, str) else target
     return ast.Assign(targets=[t], value=value, lineno=0)
 
 
@@ -33,11 +33,11 @@ def call(func: ast.expr, *args: ast.expr) -> ast.Call:
 
 
 def attr(base: str, name: str) -> ast.Attribute:
-    return ast.Attribute(value=N(base), attr=name, ctx=ast.Load())
+    return ast.Attribute(value=load(base), attr=name, ctx=ast.Load())
 
 
 def comment(text: str) -> ast.Expr:
-    return ast.Expr(value=call(N(COMMENT), ast.Constant(value=text)))
+    return ast.Expr(value=call(load(COMMENT), ast.Constant(value=text)))
 
 
 def if_stmt(test: ast.expr, body: list, orelse: list) -> list[ast.stmt]:

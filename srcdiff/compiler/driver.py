@@ -96,7 +96,7 @@ def _local_names(f: ir.Function) -> set[str]:
     return out
 
 
-class Unit:
+class CompileUnit:
     """Everything generated for one gradient: grouped by the module globals
     each function must see."""
 
@@ -270,7 +270,7 @@ def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack:
 def _compile_main(f: ir.Function, fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool,
                   args: tuple | None, kwargs: dict | None, keep_value: bool, single: bool,
                   mutable: frozenset[str]) -> Compiled:
-    unit = Unit(debug_stack)
+    unit = CompileUnit(debug_stack)
     unit.taken |= f.names
     base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
     gen_name = unit.fresh_global(f"{base}_grad", f.names)

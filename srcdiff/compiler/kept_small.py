@@ -5,7 +5,7 @@ a row-wise sum one column: elementwise rules take them as they are (NumPy
 broadcasts) and anything else writes them out first (``np.full``).  A
 contribution to an argument that was broadcast is summed back to its shape.
 
-A mixin of ``Reverse`` (reads and writes ``uniform`` and ``adj_state``)."""
+A mixin of ``Reverse`` (reads and writes ``small`` and ``owned``)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..rules import TABLE
 from . import ir
-from .astlib import N, assign, attr, call
+from .astlib import assign, attr, call, load
 from .graph import reduced_axes, reduction_of
 from .templates import is_fresh, parse_template
 
@@ -24,13 +24,13 @@ from .templates import is_fresh, parse_template
 class KeptSmall:
     def _small_contrib(self, t: Any, op: ir.Op, p: str, x: str, y: str, expr: ast.expr) -> tuple | None:
         """The contribution of an elementwise rule to ``x`` when the adjoint of
-        ``y`` is kept small (see ``self.uniform``): still small when NumPy's
+        ``y`` is kept small (see ``self.small``): still small when NumPy's
         broadcasting gives it the right values, a real array when the template
         already has ``x``'s shape (or sums over where ``x`` was broadcast);
         None when the adjoint must be written out first."""
         if not isinstance(t, str):
             return None
-        full_y, stored = self.uniform[self.adj(y)]
+        full_y, stored = self.small[self.adj(y)]
         tshape = self._uniform_shape(t, op, y, stored)
         sx = self.ctx.shapes.get(x)
         if tshape is None or sx is None or not sx.numeric:
@@ -79,7 +79,7 @@ class KeptSmall:
         if axes is None:
             return None
         dy = self.adj(s.target)
-        stored = self.uniform[dy][1] if dy in self.uniform else sy
+        stored = self.small[dy][1] if dy in self.small else sy
         expr: ast.expr = g
         if keep or stored == ():
             new = stored
@@ -177,7 +177,7 @@ class KeptSmall:
                     summed = call(ast.Attribute(value=summed, attr="reshape", ctx=ast.Load()),
                                   ast.Tuple(elts=[ast.Constant(value=d) for d in xs], ctx=ast.Load()))
                 return summed
-        return call(attr(self.ctx.rt, "unbroadcast"), expr, N(x))
+        return call(attr(self.ctx.rt, "unbroadcast"), expr, load(x))
 
     def _may_broadcast(self, op: ir.Op, p: str, target: str = "") -> bool:
         """Could the other operands broadcast this one to a bigger shape?
@@ -194,19 +194,19 @@ class KeptSmall:
                        and o.id == me.id for o in others)
 
     def _materialize(self, d: str, out: list) -> None:
-        shape = self.uniform.pop(d, None)
-        if shape is not None and d in self.adj_state:
+        shape = self.small.pop(d, None)
+        if shape is not None and d in self.owned:
             full = shape[0]
             if not full:
-                self.adj_state[d] = False  # a scalar already; it may alias g
+                self.owned[d] = False  # a scalar already; it may alias g
                 return
             out.append(assign(d, call(attr(self.ctx.np, "full"),
                                       ast.Tuple(elts=[ast.Constant(value=n) for n in full], ctx=ast.Load()),
-                                      N(d))))
-            self.adj_state[d] = True
+                                      load(d))))
+            self.owned[d] = True
 
     def _materialize_all(self, out: list) -> None:
-        for d in sorted(self.uniform):
+        for d in sorted(self.small):
             self._materialize(d, out)
 
 

@@ -12,7 +12,7 @@ import ast
 import copy
 
 from . import ir
-from .astlib import N, S, assign, attr, call, if_stmt
+from .astlib import assign, attr, call, if_stmt, load, store
 from .graph import reduction_of
 from .tape import _pure
 
@@ -65,7 +65,7 @@ class ForwardReplay:
             dead |= new
 
     def _push(self, name: str) -> ast.stmt:
-        return ast.Expr(value=call(attr(self.stack, "append"), N(name)))
+        return ast.Expr(value=call(attr(self.stack, "append"), load(name)))
 
     def _fwd_block(self, stmts) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -80,12 +80,12 @@ class ForwardReplay:
                     out.append(self._push(t))
                 if id(s) in self.helper_specs:
                     spec = self.helper_specs[id(s)]
-                    value = ast.Call(func=N(spec.fwd), args=list(s.op.args),
+                    value = ast.Call(func=load(spec.fwd), args=list(s.op.args),
                                      keywords=[ast.keyword(arg=k, value=v) for k, v in s.op.bound.items()])
-                    target = ast.Tuple(elts=[S(s.target), S(self.saved_names[id(s)])], ctx=ast.Store())
+                    target = ast.Tuple(elts=[store(s.target), store(self.saved_names[id(s)])], ctx=ast.Store())
                     out.append(ast.Assign(targets=[target], value=value, lineno=0))
                 elif s.counter:
-                    out.append(ast.AugAssign(target=S(s.target), op=ast.Add(), value=ast.Constant(value=1)))
+                    out.append(ast.AugAssign(target=store(s.target), op=ast.Add(), value=ast.Constant(value=1)))
                 elif id(s) in self.ctx.copy_views and s.target in self.needed:
                     # a view of an array assigned into later, which the backward pass reads: keep it as it is now
                     out.append(assign(s.target, call(ast.Attribute(value=self._method_form(s), attr="copy",
@@ -95,8 +95,8 @@ class ForwardReplay:
             elif isinstance(s, ir.Unpack):
                 for t in self.pushed.get(id(s), ()):
                     out.append(self._push(t))
-                out.append(ast.Assign(targets=[ast.Tuple(elts=[S(t) for t in s.targets], ctx=ast.Store())],
-                                      value=N(s.value), lineno=0))
+                out.append(ast.Assign(targets=[ast.Tuple(elts=[store(t) for t in s.targets], ctx=ast.Store())],
+                                      value=load(s.value), lineno=0))
             elif isinstance(s, ir.Append):
                 out.append(ast.Expr(value=call(attr(s.lst, "append"), copy.deepcopy(s.value))))
             elif isinstance(s, ir.SetItem):
@@ -117,7 +117,7 @@ class ForwardReplay:
                 if not body and not s.counter and s.target not in self._live_outside(s):
                     continue  # everything in it was only needed for f's value
                 body = body or [ast.Pass()]
-                out.append(ast.For(target=S(s.target), iter=call(N("range"), *s.range_args), body=body,
+                out.append(ast.For(target=store(s.target), iter=call(load("range"), *s.range_args), body=body,
                                    orelse=[], lineno=0))
             elif isinstance(s, ir.While):
                 hoisted, rest = self._hoist(s)
@@ -125,7 +125,7 @@ class ForwardReplay:
                 body = self._fwd_block(rest) or [ast.Pass()]
                 out.append(ast.While(test=copy.deepcopy(s.test), body=body, orelse=[]))
             elif isinstance(s, ir.BreakIf):
-                out.append(ast.If(test=N(s.flag), body=[ast.Break()], orelse=[]))
+                out.append(ast.If(test=load(s.flag), body=[ast.Break()], orelse=[]))
             elif isinstance(s, ir.Return):
                 pass
         return out

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import InternalError, SrcdiffError
 from . import ir, site
 from .activity import Activity
-from .astlib import N, S, arguments_of, assign, attr, call, comment, funcdef, if_stmt
+from .astlib import arguments_of, assign, attr, call, comment, funcdef, if_stmt, load, store
 from .context import Context, HelperSpec
 from .graph import reduction_of
 from .ir import NO_SHAPE
@@ -83,13 +83,13 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         self.nan_safe = self._nan_upstream()
 
     # -- names ----------------------------------------------------------
-    def fresh(self, base: str) -> str:
+    def new_name(self, base: str) -> str:
         return self.namer.fresh(base)
 
     def adj(self, name: str) -> str:
         a = self.adj_names.get(name)
         if a is None:
-            a = self.fresh("d" + name if not name.startswith("_") else "d" + name)
+            a = self.new_name("d" + name if not name.startswith("_") else "d" + name)
             self.adj_names[name] = a
         return a
 
@@ -164,7 +164,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                 self.helper_specs[id(s)] = spec
                 if spec.returns_container:
                     self.containers.add(s.target)
-                self.saved_names[id(s)] = self.fresh(f"{spec.base}_saved")
+                self.saved_names[id(s)] = self.new_name(f"{spec.base}_saved")
                 self.primal.add(self.saved_names[id(s)])
 
     def _helper_binding(self, s: ir.Assign) -> dict[str, ast.expr]:
@@ -217,8 +217,8 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             if isinstance(res, ast.Name) and self.active(res.id):
                 self.g_param = self.adj(res.id)
             else:
-                self.g_param = self.fresh("g")
-            self.saved_param = self.fresh("saved")
+                self.g_param = self.new_name("g")
+            self.saved_param = self.new_name("saved")
         # pass 1: the backward sweep, to learn which primal values it reads
         self.stack = ""
         taken = set(self.namer.taken)
@@ -230,7 +230,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         # `needed` only grows, within the finite set of primal names: at most that many rounds
         for _ in range(len(self.primal) + 2):
             if not stack_name and self._needs_stack():
-                stack_name = self.fresh("stack")
+                stack_name = self.new_name("stack")
                 taken.add(stack_name)
             self.stack = stack_name
             self._plan_pushes()
@@ -254,17 +254,17 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                     out.add(n.id)
         return out
 
-    # -- what to save -------------------------------------------------------
-    # -- forward ------------------------------------------------------------
     # -- backward -----------------------------------------------------------
     def _backward(self, first_pass: bool) -> None:
         self.first_pass = first_pass
-        self.adj_state: dict[str, bool] = {}
+        # the adjoints that hold a value: name -> whether it owns its array (may be added
+        # into in place) or may be another value's array (g, a view, a primal value)
+        self.owned: dict[str, bool] = {}
         # adjoints kept smaller than their value, broadcast: name -> (full shape, stored shape).
         # The adjoint of a full sum is one number standing for a filled array, that of a
         # row-wise sum one column; elementwise rules take them as they are (NumPy broadcasts),
         # anything else writes them out first (np.full).  Top level only.
-        self.uniform: dict[str, tuple] = {}
+        self.small: dict[str, tuple] = {}
         self.rev_depth = 0
         self.last_comment = None
         code: list[ast.stmt] = []
@@ -278,9 +278,9 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                     # the first call showed a float scalar, and shapes are fixed per compile
                     self.seed_code.append(assign(d, ast.Constant(value=1.0)))
                 else:
-                    self.seed_code.append(assign(d, call(attr(self.ctx.rt, "seed"), N(res.id),
+                    self.seed_code.append(assign(d, call(attr(self.ctx.rt, "seed"), load(res.id),
                                                          ast.Constant(value=self.fn.name))))
-            self.adj_state[d] = False
+            self.owned[d] = False
         elif self.mode == "main":
             self.seed_code.append(ast.Expr(value=call(attr(self.ctx.rt, "seed"), copy.deepcopy(res or
                                                       ast.Constant(value=None)),
@@ -288,7 +288,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         code += self._rev_block(self.fn.body)
         self._materialize_all(code)
         self._bwd_code = code
-        self.final_state = dict(self.adj_state)
+        self.final_state = dict(self.owned)
 
     def _comment(self, line: int, out: list) -> None:
         if line and line != self.last_comment:
@@ -337,53 +337,53 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             return call(attr(self.ctx.np, "zeros"), ast.Tuple(elts=[ast.Constant(value=d) for d in sh.shape],
                                                                ctx=ast.Load()))
         if self.ctx.kinds.get(name) == "farray":
-            return call(attr(self.ctx.np, "zeros_like"), N(name))
-        return call(attr(self.ctx.rt, "zeros_like"), N(name))
+            return call(attr(self.ctx.np, "zeros_like"), load(name))
+        return call(attr(self.ctx.rt, "zeros_like"), load(name))
 
-    def _accumulate(self, x: str, expr: ast.expr, fresh: bool, out: list, uniform: tuple | None = None) -> None:
+    def _accumulate(self, x: str, expr: ast.expr, fresh: bool, out: list, small: tuple | None = None) -> None:
         d = self.adj(x)
-        if uniform is not None:
-            if d not in self.adj_state:
+        if small is not None:
+            if d not in self.owned:
                 out.append(assign(d, expr))
-                self.uniform[d] = uniform
+                self.small[d] = small
             else:
-                if d in self.uniform:
-                    full, stored = self.uniform[d]
-                    self.uniform[d] = (full, tuple(np.broadcast_shapes(stored, uniform[1])))
-                out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
+                if d in self.small:
+                    full, stored = self.small[d]
+                    self.small[d] = (full, tuple(np.broadcast_shapes(stored, small[1])))
+                out.append(assign(d, ast.BinOp(left=load(d), op=ast.Add(), right=expr)))
             # never added into in place while it is kept small: it may alias g or a primal value
-            self.adj_state[d] = True
+            self.owned[d] = True
             return
-        if d in self.uniform:
+        if d in self.small:
             # kept small, plus a real array: now a real array.  Add the small one into the
             # new array in place rather than allocating a third
-            self.uniform.pop(d)
+            self.small.pop(d)
             if fresh and isinstance(expr, ast.Name):
-                out.append(ast.AugAssign(target=S(expr.id), op=ast.Add(), value=N(d)))
+                out.append(ast.AugAssign(target=store(expr.id), op=ast.Add(), value=load(d)))
                 out.append(assign(d, expr))
             elif fresh:
-                tmp = self.fresh(d)
+                tmp = self.new_name(d)
                 out.append(assign(tmp, expr))
-                out.append(ast.AugAssign(target=S(tmp), op=ast.Add(), value=N(d)))
-                out.append(assign(d, N(tmp)))
+                out.append(ast.AugAssign(target=store(tmp), op=ast.Add(), value=load(d)))
+                out.append(assign(d, load(tmp)))
             else:
-                out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
-            self.adj_state[d] = True
+                out.append(assign(d, ast.BinOp(left=load(d), op=ast.Add(), right=expr)))
+            self.owned[d] = True
             return
-        if d not in self.adj_state:
+        if d not in self.owned:
             out.append(assign(d, expr))
-            self.adj_state[d] = fresh
+            self.owned[d] = fresh
         elif x in self.containers:
-            out.append(assign(d, call(attr(self.ctx.rt, "add"), N(d), expr)))
-            self.adj_state[d] = True
-        elif self.adj_state[d]:
+            out.append(assign(d, call(attr(self.ctx.rt, "add"), load(d), expr)))
+            self.owned[d] = True
+        elif self.owned[d]:
             if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
-                out.append(ast.AugAssign(target=S(d), op=ast.Sub(), value=expr.operand))
+                out.append(ast.AugAssign(target=store(d), op=ast.Sub(), value=expr.operand))
             else:
-                out.append(ast.AugAssign(target=S(d), op=ast.Add(), value=expr))
+                out.append(ast.AugAssign(target=store(d), op=ast.Add(), value=expr))
         else:
-            out.append(assign(d, ast.BinOp(left=N(d), op=ast.Add(), right=expr)))
-            self.adj_state[d] = True
+            out.append(assign(d, ast.BinOp(left=load(d), op=ast.Add(), right=expr)))
+            self.owned[d] = True
 
     def _emit_contribs(self, s, contribs: list[tuple[str, ast.expr, bool]], out: list) -> None:
         """Accumulate contributions; the target's own adjoint is reset first
@@ -394,21 +394,21 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         contribs = [c if len(c) == 4 else (*c, None) for c in contribs]
         self_contribs = [c[:3] for c in contribs if c[0] == y]
         others = [c for c in contribs if c[0] != y]
-        for x, e, fresh, uniform in others:
-            self._accumulate(x, e, fresh, out, uniform)
+        for x, e, fresh, small in others:
+            self._accumulate(x, e, fresh, out, small)
         if dy is not None:
-            self.adj_state.pop(dy, None)
+            self.owned.pop(dy, None)
         if self_contribs:
             if len(self_contribs) == 1:
                 x, e, fresh = self_contribs[0]
                 out.append(assign(dy, e))
-                self.adj_state[dy] = fresh
+                self.owned[dy] = fresh
             else:
                 total = self_contribs[0][1]
                 for _, e, _ in self_contribs[1:]:
                     total = ast.BinOp(left=total, op=ast.Add(), right=e)
                 out.append(assign(dy, total))
-                self.adj_state[dy] = True
+                self.owned[dy] = True
 
     def _rev_assign(self, s: ir.Assign) -> list[ast.stmt]:
         out: list[ast.stmt] = []
@@ -418,15 +418,15 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             self._comment(s.line, out)
             what = y if y in self.user_names else ast.unparse(s.value)
             out.append(comment(f"no gradient through {what}: the result does not change when it shifts"))
-        if s.counter or not self.active(y) or self.adj(y) not in self.adj_state:
+        if s.counter or not self.active(y) or self.adj(y) not in self.owned:
             if self.active(y):
-                self.adj_state.pop(self.adj(y), None)
+                self.owned.pop(self.adj(y), None)
             return out + pops
         op = s.op
         dy = self.adj(y)
-        g = N(dy)
+        g = load(dy)
         contribs: list = []
-        if dy in self.uniform and not (op.kind == "copy" or op.kind == "rule" and
+        if dy in self.small and not (op.kind == "copy" or op.kind == "rule" and
                                        (op.rule.facts.elementwise or
                                         reduction_of(op) in ("sum", "mean"))):
             self._materialize(dy, out)
@@ -435,15 +435,15 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         # y = f(..., y, ...) inside a loop or branch: the rule needs the old y
         if (not self.first_pass and y in self.pushed.get(id(s), ()) and op.kind != "helper"
                 and y in {n.id for n in op.operands} and self._reads_old_value(s)):
-            prev = self.fresh(y + "_prev")
+            prev = self.new_name(y + "_prev")
             prev_stmts.append(assign(prev, call(attr(self.stack, "pop"))))
-            rename_old[y] = N(prev)
-            pops = [assign(y, N(prev))] + pops[1:]
+            rename_old[y] = load(prev)
+            pops = [assign(y, load(prev))] + pops[1:]
         k = op.kind
         if k == "copy":
             x = op.operands[0].id
             if self.active(x):
-                contribs.append((x, g, False, self.uniform.get(dy)))
+                contribs.append((x, g, False, self.small.get(dy)))
         elif k in ("tuple", "list"):
             for i, e in enumerate(op.args):
                 if isinstance(e, ast.Name) and self.active(e.id):
@@ -463,7 +463,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         elif k == "rule" and self._getitem_inplace(s, contribs_out := [], g):
             self._comment(s.line, out)
             out += prev_stmts + contribs_out
-            self.adj_state.pop(dy, None)
+            self.owned.pop(dy, None)
             return out + pops
         elif k == "rule":
             got = self._rule_contribs(s, g, rename_old)
@@ -476,8 +476,8 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         elif k == "unknown":
             self._unknown_error(s)
         if not contribs:
-            self.adj_state.pop(dy, None)
-            self.uniform.pop(dy, None)
+            self.owned.pop(dy, None)
+            self.small.pop(dy, None)
             return out + prev_stmts + pops
         if any(c[0] == y for c in contribs) and any(len(c) == 4 and c[3] is not None for c in contribs):
             self._materialize(dy, out)  # y = f(y): write the scalar out and use the ordinary rules
@@ -485,7 +485,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         self._comment(s.line, out)
         out += prev_stmts
         contribs = self._steal(dy, contribs)
-        self.uniform.pop(dy, None)
+        self.small.pop(dy, None)
         self._emit_contribs(s, contribs, out)
         return out + pops
 
@@ -494,7 +494,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         over ``dy``'s array when ``dy`` owns it and nothing else gets it: ``dy``
         is dead after this statement, so later additions can go in place."""
         bare = [i for i, c in enumerate(contribs) if isinstance(c[1], ast.Name) and c[1].id == dy]
-        if len(bare) != 1 or not self.adj_state.get(dy) or dy in self.uniform:
+        if len(bare) != 1 or not self.owned.get(dy) or dy in self.small:
             return contribs
         x = contribs[bare[0]][0]
         if self.adj_names.get(x) == dy or sum(c[0] == x for c in contribs) != 1:
@@ -511,7 +511,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
 
 
     def _redo_full(self, s, out, prev_stmts, pops, rename_old):
-        contribs = self._rule_contribs(s, N(self.adj(s.target)), rename_old) or []
+        contribs = self._rule_contribs(s, load(self.adj(s.target)), rename_old) or []
         self._comment(s.line, out)
         out += prev_stmts
         self._emit_contribs(s, contribs, out)
@@ -574,23 +574,23 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                 return False
         d = self.adj(x.id)
         self._materialize(d, out)
-        state = self.adj_state.get(d)
-        if d in self.adj_state and not state:
+        state = self.owned.get(d)
+        if d in self.owned and not state:
             return False  # holds an alias: the generic rule adds out of place
-        if d not in self.adj_state:
-            out.append(assign(d, call(attr(self.ctx.np, "zeros_like"), N(x.id))))
-        target = ast.Subscript(value=N(d), slice=copy.deepcopy(index), ctx=ast.Store())
+        if d not in self.owned:
+            out.append(assign(d, call(attr(self.ctx.np, "zeros_like"), load(x.id))))
+        target = ast.Subscript(value=load(d), slice=copy.deepcopy(index), ctx=ast.Store())
         if basic:
-            if d not in self.adj_state:
+            if d not in self.owned:
                 out.append(ast.Assign(targets=[target], value=g, lineno=0))
             else:
                 out.append(ast.AugAssign(target=target, op=ast.Add(), value=g))
         else:
             idx_value = copy.deepcopy(op.bound["index"])
-            out.append(ast.Expr(value=call(ast.Attribute(value=ast.Attribute(value=N(self.ctx.np), attr="add",
+            out.append(ast.Expr(value=call(ast.Attribute(value=ast.Attribute(value=load(self.ctx.np), attr="add",
                                                                              ctx=ast.Load()),
-                                                         attr="at", ctx=ast.Load()), N(d), idx_value, g)))
-        self.adj_state[d] = True
+                                                         attr="at", ctx=ast.Load()), load(d), idx_value, g)))
+        self.owned[d] = True
         return True
 
     def _unknown_error(self, s: ir.Assign) -> None:
@@ -626,8 +626,8 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         op = s.op
         rule = op.rule
         ctx = self.ctx
-        mapping: dict[str, ast.expr] = {"g": g, "ans": N(s.target), "np": N(ctx.np), "math": N(ctx.math),
-                                        "rt": N(ctx.rt), "vjp": N(ctx.vjp)}
+        mapping: dict[str, ast.expr] = {"g": g, "ans": load(s.target), "np": load(ctx.np), "math": load(ctx.math),
+                                        "rt": load(ctx.rt), "vjp": load(ctx.vjp)}
         for p, e in op.bound.items():
             e2 = copy.deepcopy(e)
             if rename_old:
@@ -657,19 +657,19 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             else:
                 vname = self._inject_callable(t, rule, p)
                 pos = [mapping[q.name] for q in rule.params if q.kind == "pos" and q.name in mapping]
-                expr = call(N(vname), g, N(s.target), *pos)
+                expr = call(load(vname), g, load(s.target), *pos)
                 expr.keywords = [ast.keyword(arg=q.name, value=mapping[q.name]) for q in rule.params
                                  if q.kind == "kwonly" and q.name in mapping]
             dy = self.adj(s.target)
             if s.target in self.nan_safe and rule.facts.elementwise and \
                     not (isinstance(expr, ast.Name) and expr.id == dy):
                 # where the adjoint is 0 (a masked NaN), the contribution is 0, never 0 * nan
-                if dy in self.uniform:
+                if dy in self.small:
                     return None  # written out first
                 expr = call(attr(ctx.np, "where"), ast.Compare(left=copy.deepcopy(g), ops=[ast.Eq()],
                                                                comparators=[ast.Constant(value=0.0)]),
                             ast.Constant(value=0.0), expr)
-            if dy in self.uniform:
+            if dy in self.small:
                 got = self._small_contrib(t, op, p, e.id, s.target, expr)
                 if got is None:
                     return None
@@ -699,7 +699,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         base = (getattr(fn, "__name__", "") or "vjp").strip("<>")
         if not base.isidentifier() or base == "lambda":
             base = f"{rule.name.split('.')[-1]}_vjp_{p}"
-        name = self.fresh(base)
+        name = self.new_name(base)
         self.ctx.inject[name] = fn
         return name
 
@@ -708,36 +708,36 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         y = s.target
         dy = self.adj(y)
         if spec is None or not spec.varied:
-            self.adj_state.pop(dy, None)
+            self.owned.pop(dy, None)
             return prev_stmts + pops
         binding = self._helper_binding(s)
         atoms = [binding[p] for p in spec.varied]
         targets = [a.id if isinstance(a, ast.Name) and self.active(a.id) else None for a in atoms]
         if not any(targets):
-            self.adj_state.pop(dy, None)
+            self.owned.pop(dy, None)
             return prev_stmts + pops
         self._comment(s.line, out)
         out += prev_stmts
-        bwd_call = call(N(spec.bwd), N(dy), N(self.saved_names[id(s)]))
-        self.adj_state.pop(dy, None)
+        bwd_call = call(load(spec.bwd), load(dy), load(self.saved_names[id(s)]))
+        self.owned.pop(dy, None)
         if len(spec.varied) == 1:
             x = targets[0]
             self._accumulate(x, bwd_call, False, out)
             return out + pops
-        direct = all(t is not None and self.adj(t) not in self.adj_state for t in targets) and \
+        direct = all(t is not None and self.adj(t) not in self.owned for t in targets) and \
             len(set(targets)) == len(targets)
         if direct:
-            out.append(ast.Assign(targets=[ast.Tuple(elts=[S(self.adj(t)) for t in targets], ctx=ast.Store())],
+            out.append(ast.Assign(targets=[ast.Tuple(elts=[store(self.adj(t)) for t in targets], ctx=ast.Store())],
                                   value=bwd_call, lineno=0))
             for t in targets:
-                self.adj_state[self.adj(t)] = False
+                self.owned[self.adj(t)] = False
             return out + pops
-        temps = [self.fresh(f"d{spec.base}_{p}") for p in spec.varied]
-        out.append(ast.Assign(targets=[ast.Tuple(elts=[S(t) for t in temps], ctx=ast.Store())],
+        temps = [self.new_name(f"d{spec.base}_{p}") for p in spec.varied]
+        out.append(ast.Assign(targets=[ast.Tuple(elts=[store(t) for t in temps], ctx=ast.Store())],
                               value=bwd_call, lineno=0))
         for t, tmp in zip(targets, temps):
             if t is not None:
-                self._accumulate(t, N(tmp), False, out)
+                self._accumulate(t, load(tmp), False, out)
         return out + pops
 
     def _rev_unpack(self, s: ir.Unpack) -> list[ast.stmt]:
@@ -745,24 +745,24 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         for t in s.targets:
             self._materialize(self.adj(t), out)
         pops = self._pops(s)
-        defined = [self.adj(t) in self.adj_state and self.active(t) for t in s.targets]
+        defined = [self.adj(t) in self.owned and self.active(t) for t in s.targets]
         if not any(defined) or not self.active(s.value):
             for t in s.targets:
                 if self.active(t):
-                    self.adj_state.pop(self.adj(t), None)
+                    self.owned.pop(self.adj(t), None)
             return pops
         self._comment(s.line, out)
-        elts = [N(self.adj(t)) if d else self._zeros(t) for t, d in zip(s.targets, defined)]
+        elts = [load(self.adj(t)) if d else self._zeros(t) for t, d in zip(s.targets, defined)]
         tup = ast.Tuple(elts=elts, ctx=ast.Load())
         for t in s.targets:
-            self.adj_state.pop(self.adj(t), None)
+            self.owned.pop(self.adj(t), None)
         self._accumulate(s.value, tup, False, out)
         return out + pops
 
     def _selection(self, s: ir.SetItem, base: str, copied: bool = False, store: bool = False) -> ast.expr:
         """``base[index]`` of ``x[index] = v``; ``copied``: a copy of it (what
         the assignment is about to overwrite, or a gradient about to be zeroed)."""
-        sub = ast.Subscript(value=N(base), slice=copy.deepcopy(s.index), ctx=ast.Store() if store else ast.Load())
+        sub = ast.Subscript(value=load(base), slice=copy.deepcopy(s.index), ctx=ast.Store() if store else ast.Load())
         if not copied:
             return sub
         sel = self.ctx.shapes.get(ir.selection_key(s))
@@ -782,13 +782,13 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             restore.append(ast.Assign(targets=[self._selection(s, s.target, store=True)],
                                       value=call(attr(self.stack, "pop")), lineno=0))
         d = self.adj(s.target) if self.active(s.target) else None
-        if d is None or d not in self.adj_state:
+        if d is None or d not in self.owned:
             return restore
         self._comment(s.line, out)
         self._materialize(d, out)
-        if not self.adj_state[d]:
-            out.append(assign(d, call(attr(self.ctx.np, "array"), N(d))))  # may alias: copy before writing
-            self.adj_state[d] = True
+        if not self.owned[d]:
+            out.append(assign(d, call(attr(self.ctx.np, "array"), load(d))))  # may alias: copy before writing
+            self.owned[d] = True
         v = s.value
         if isinstance(v, ast.Name) and self.active(v.id):
             key = ir.selection_key(s)
@@ -799,7 +799,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             elif sel is not None and sv is not None and sel.shape == sv.shape:
                 g = self._selection(s, d, copied=True)
             else:
-                g = call(attr(self.ctx.rt, "unbroadcast"), self._selection(s, d, copied=True), N(v.id))
+                g = call(attr(self.ctx.rt, "unbroadcast"), self._selection(s, d, copied=True), load(v.id))
             self._accumulate(v.id, g, True, out)
         out.append(ast.Assign(targets=[self._selection(s, d, store=True)], value=ast.Constant(value=0.0), lineno=0))
         return out + restore
@@ -812,7 +812,7 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             out.append(ast.Expr(value=call(attr(lst, "pop"))))
         v = s.value
         dl = self.adj(lst)
-        if self.active(lst) and dl in self.adj_state:
+        if self.active(lst) and dl in self.owned:
             popped = call(attr(dl, "pop"))
             if isinstance(v, ast.Name) and self.active(v.id):
                 self._comment(s.line, out)
@@ -852,14 +852,14 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
             self.rev_depth -= 1
 
     def _rev_if_inner(self, s: ir.If) -> list[ast.stmt]:
-        start = dict(self.adj_state)
-        self.adj_state = dict(start)
+        start = dict(self.owned)
+        self.owned = dict(start)
         body = self._rev_block(s.body)
-        st_body = self.adj_state
-        self.adj_state = dict(start)
+        st_body = self.owned
+        self.owned = dict(start)
         orelse = self._rev_block(s.orelse)
-        st_else = self.adj_state
-        self.adj_state = self._merge_states(st_body, st_else, body, orelse)
+        st_else = self.owned
+        self.owned = self._merge_states(st_body, st_else, body, orelse)
         self.last_comment = None
         return if_stmt(s.test, body, orelse)
 
@@ -870,21 +870,21 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         for st in ir.walk(s.body):
             if isinstance(st, ir.SetItem) and self.active(st.target):
                 d = self.adj(st.target)
-                if d in self.adj_state and not self.adj_state[d]:
-                    pre.append(assign(d, call(attr(self.ctx.np, "array"), N(d))))
-                    self.adj_state[d] = True
-        entry = dict(self.adj_state)
+                if d in self.owned and not self.owned[d]:
+                    pre.append(assign(d, call(attr(self.ctx.np, "array"), load(d))))
+                    self.owned[d] = True
+        entry = dict(self.owned)
         # each round adds adjoints to `entry` or turns one from owned to shared, never back:
         # a fixpoint within (number of adjoints that can exist) * 2 rounds
         for _ in range(2 * (len(self.primal) + len(self.adj_names)) + 2):
-            self.adj_state = dict(entry)
+            self.owned = dict(entry)
             self.last_comment = None
             self.rev_depth += 1
             try:
                 body = self._rev_block(s.body)
             finally:
                 self.rev_depth -= 1
-            exit_ = self.adj_state
+            exit_ = self.owned
             changed = False
             added = set()
             for k in exit_:
@@ -907,19 +907,19 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         if body and not self.first_pass:
             replay = [assign(st.target, copy.deepcopy(st.value)) for st in getattr(self, "remat", {}).get(id(s), [])]
             body = replay + body
-        self.adj_state = dict(entry)
+        self.owned = dict(entry)
         self.last_comment = None
         if not body:
             return pre
         if isinstance(s, ir.For):
-            rng: ast.expr = call(N("range"), *s.range_args)
+            rng: ast.expr = call(load("range"), *s.range_args)
             if s.counter:
-                rng = ast.Subscript(value=rng, slice=ast.Slice(upper=N(s.counter)), ctx=ast.Load())
-            loop = ast.For(target=S(s.target), iter=call(N("reversed"), rng), body=[comment(s.header)] + body,
+                rng = ast.Subscript(value=rng, slice=ast.Slice(upper=load(s.counter)), ctx=ast.Load())
+            loop = ast.For(target=store(s.target), iter=call(load("reversed"), rng), body=[comment(s.header)] + body,
                            orelse=[], lineno=0)
         else:
-            under = self.fresh("_")
-            loop = ast.For(target=S(under), iter=call(N("range"), N(s.counter)),
+            under = self.new_name("_")
+            loop = ast.For(target=store(under), iter=call(load("range"), load(s.counter)),
                            body=[comment(s.header)] + body, orelse=[], lineno=0)
         return pre + [loop]
 
@@ -935,9 +935,9 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         keep_value = self.mode != "main" or self.ctx.keep_value
         if keep_value and isinstance(res, ast.Name) and res.id in restored:
             # the backward sweep restores older values of this name: keep the result
-            keep = self.fresh("value")
-            fwd = fwd + [assign(keep, N(res.id))]
-            res = N(keep)
+            keep = self.new_name("value")
+            fwd = fwd + [assign(keep, load(res.id))]
+            res = load(keep)
         if self.mode == "main":
             grads = []
             for p in self.wrt:
@@ -949,11 +949,11 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
                         # a float32 argument gets a float32 gradient (free when it already is one)
                         cast = ast.Call(func=attr(d, "astype"), args=[ast.Constant(value=dtype)],
                                         keywords=[ast.keyword(arg="copy", value=ast.Constant(value=False))])
-                        grads.append(N(d) if dtype == "float64" else cast)
+                        grads.append(load(d) if dtype == "float64" else cast)
                     else:
-                        grads.append(call(attr(self.ctx.rt, "mirror"), N(d), N(p)))
+                        grads.append(call(attr(self.ctx.rt, "mirror"), load(d), load(p)))
                 else:
-                    grads.append(call(attr(self.ctx.rt, "mirror"), self._zeros(p), N(p)))
+                    grads.append(call(attr(self.ctx.rt, "mirror"), self._zeros(p), load(p)))
             out: ast.expr = grads[0] if self.ctx.single else ast.Tuple(elts=grads, ctx=ast.Load())
             ret = ast.Tuple(elts=[res, out], ctx=ast.Load()) if self.ctx.keep_value else out
             body = [comment("forward pass")] + fwd + [comment("backward pass")] + self.seed_code + bwd
@@ -966,14 +966,14 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         for p in spec.varied:
             d = self.adj_names.get(p)
             if d is not None and d in self.final_state:
-                grads.append(N(d))
+                grads.append(load(d))
             else:
                 grads.append(self._zeros(p))  # no gradient reached p: zeros shaped like it
         # the zeros read the parameter itself: it is saved like any value the backward pass reads
         needed = self.needed | (self._reads(grads) & set(fn.params))
         saved = sorted(needed - {self.stack} if self.stack else needed,
                        key=lambda n: (n not in fn.params, n))
-        saved_elts = [N(n) for n in saved] + ([N(self.stack)] if self.stack else [])
+        saved_elts = [load(n) for n in saved] + ([load(self.stack)] if self.stack else [])
         fwd_ret = ast.Return(value=ast.Tuple(elts=[res, ast.Tuple(elts=saved_elts, ctx=ast.Load())],
                                              ctx=ast.Load()))
         top = set(fn.params)
@@ -987,9 +987,9 @@ class Reverse(TapePlanning, ForwardReplay, KeptSmall):
         unpack = []
         if saved_elts:
             names = saved + ([self.stack] if self.stack else [])
-            target = ast.Tuple(elts=[S(n) for n in names], ctx=ast.Store()) if len(names) > 1 else \
-                ast.Tuple(elts=[S(names[0])], ctx=ast.Store())
-            unpack = [ast.Assign(targets=[target], value=N(self.saved_param), lineno=0)]
+            target = ast.Tuple(elts=[store(n) for n in names], ctx=ast.Store()) if len(names) > 1 else \
+                ast.Tuple(elts=[store(names[0])], ctx=ast.Store())
+            unpack = [ast.Assign(targets=[target], value=load(self.saved_param), lineno=0)]
         ret = grads[0] if len(grads) == 1 else ast.Tuple(elts=grads, ctx=ast.Load())
         bwd_args = ast.arguments(posonlyargs=[], args=[ast.arg(arg=self.g_param), ast.arg(arg=self.saved_param)],
                                  vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None, defaults=[])
