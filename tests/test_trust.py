@@ -434,3 +434,39 @@ def test_inplace_change_of_an_argument_is_refused_in_generic_code():
     f = make_closure()
     with pytest.raises(srcdiff.SrcdiffError, match="changes the caller's array x"):
         srcdiff.grad(f)(np.array(0.5), Tag(2.0, "a"))
+
+
+def chain_through_a_taken_over_adjoint(v):
+    # v - v * v: the adjoint of v takes over the array of the incoming adjoint, then
+    # adds into it; simplify must not read that array again as if it were unchanged
+    v = v - (v * v)
+    v = np.tanh(v)
+    return v.sum()
+
+
+def chained_comparison_of_a_renamed_value(x, v):
+    x = v[0] * x
+    if -0.5 < x < 1.0:  # x is x_1 inside the compiler
+        return x * 2.0
+    return x * x
+
+
+def sum_of_a_row_read_as_a_number(x, v):
+    for i in range(3):
+        x = x * (x ** 2)
+    # the adjoint of the 1-d sum is a Python float here (from the list's adjoint)
+    c = [np.sum(np.full(3, x) * np.full(3, x), axis=0) * e5 + e4 for e4 in v for e5 in (x, -0.5)]
+    return sum(c)
+
+
+@pytest.mark.parametrize("f, args", [
+    (chain_through_a_taken_over_adjoint, (np.array([1.168, 0.868, 0.63]),)),
+    (chained_comparison_of_a_renamed_value, (0.7, np.array([0.5, 2.0]))),
+    (chained_comparison_of_a_renamed_value, (2.7, np.array([0.5, 2.0]))),
+    (sum_of_a_row_read_as_a_number, (0.77, np.array([1.3, 0.4, -1.4]))),
+])
+def test_more_generator_findings(f, args):
+    wrt = tuple(range(len(args)))
+    value, _ = srcdiff.value_and_grad(f, wrt=wrt)(*args)
+    assert value == pytest.approx(f(*args))
+    assert max(srcdiff.check_grad(f, *args, wrt=wrt).values()) < 1e-7

@@ -643,6 +643,16 @@ class Normalizer:
         self.emit(ir.For(target=loop_name, range_args=range_args, body=block, line=s.lineno,
                          counter=counter, header=self.src.line(s.lineno)))
 
+    def spellable(self, atom: ast.expr) -> ast.expr:
+        """``atom`` as a name the user's code (normalized again) reads as that
+        value: a temporary (``t3``) is, a renamed variable (``x_1``) is copied
+        into one."""
+        if not isinstance(atom, ast.Name) or self.current.get(atom.id) == atom.id:
+            return atom
+        t = self.temp()
+        self.emit(ir.Assign(target=t, value=_name(atom.id), line=self.line))
+        return _name(t)
+
     def fixed_sequence(self, seq: ast.expr, loop: ast.For) -> ast.expr:
         """The sequence a loop indexes, as a name the loop body reads as it is:
         Python evaluates ``for x in xs`` once, so a body that rebinds ``xs``
@@ -815,11 +825,12 @@ class Normalizer:
         if isinstance(e, ast.Compare):
             if len(e.ops) == 1:
                 return ast.Compare(left=self.atom(e.left), ops=e.ops, comparators=[self.atom(e.comparators[0])])
-            # a < b < c  ->  (a < b) and (b < c), evaluating b once
-            left = self.atom(e.left)
+            # a < b < c  ->  (a < b) and (b < c), evaluating b once (the parts are normalized
+            # again as the user's code: each operand a name that code can spell)
+            left = self.spellable(self.atom(e.left))
             parts = []
             for op, right in zip(e.ops, e.comparators):
-                r = self.atom(right)
+                r = self.spellable(self.atom(right))
                 parts.append(ast.Compare(left=left, ops=[op], comparators=[r]))
                 left = r
             return self.flat(ast.BoolOp(op=ast.And(), values=parts))

@@ -125,6 +125,8 @@ def _push_negation_at(stmts: list[ast.stmt], i: int, counts: Counter) -> bool:
     for u in stmts[i + 1:]:
         if not left:
             break
+        if isinstance(u, ast.Assign) and isinstance(u.value, ast.Name) and u.value.id == e:
+            break  # another name for e's array (an adjoint taking it over): adding into it changes e
         n = _count(u)[t]
         if not n:
             if _stores(u, e) or isinstance(u, (ast.For, ast.While, ast.If)) and e in _count(u):

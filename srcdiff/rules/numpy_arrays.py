@@ -78,7 +78,8 @@ def _spread(s, g):
     shape, axis, keep = s.get("shape:a"), s.get("axis", 0), s.get("keepdims")
     if shape is None or "axis" not in s or not isinstance(keep, bool) and keep is not None:
         return None  # (an axis computed at run time is not known here)
-    if axis is None:
+    if axis is None or len(shape) == 1 and not keep:
+        # (the adjoint of a number: g may be a Python float, which cannot be indexed)
         return f"np.full({tuple(shape)!r}, {g})"
     if isinstance(axis, int) and not isinstance(axis, bool) and shape and -len(shape) <= axis < len(shape):
         ax = axis % len(shape)
