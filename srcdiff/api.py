@@ -234,9 +234,12 @@ class GradientFunction(functools.partial):
         kinds = dict(zip(self.wrt, (_kind(v) for v in values)))
         if not generic and c is None:
             self._shapes_seen += 1
-        c = compile_cached(self.fn, self.wrt, kinds, args=None if generic else args, kwargs=kwargs,
+        # shape-generic code still learns which values are arrays from a probe run (types, not
+        # shapes), except on data of another library, which a probe would compute
+        probe_args = None if arrays.has_foreign(args, kwargs) else args
+        c = compile_cached(self.fn, self.wrt, kinds, args=probe_args, kwargs=kwargs,
                            spec=None if generic else key, keep_value=self.with_value, single=self.single,
-                           mutable=self._mutable_params(args, kwargs) if generic else frozenset())
+                           mutable=self._mutable_params(args, kwargs), specialize=not generic)
         self._compiled[key] = c
         self._compiled.move_to_end(key)
         while len(self._compiled) > MAX_SPECIALIZED:
@@ -398,23 +401,24 @@ def _closure_key(fn: Callable) -> tuple:
 def compile_cached(fn: Callable, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
                    args: tuple | None = None, kwargs: dict | None = None, spec: Any = None,
                    keep_value: bool = True, single: bool = False,
-                   mutable: frozenset[str] = frozenset()) -> driver.Compiled:
-    """Compile (or fetch) the adjoint of ``fn``; with ``args`` it is
-    specialized for the shapes of these arguments (``spec`` is their key).
-    ``mutable``: parameters known to hold arrays or lists (for shape-generic code)."""
+                   mutable: frozenset[str] = frozenset(), specialize: bool = True) -> driver.Compiled:
+    """Compile (or fetch) the adjoint of ``fn``; with ``args`` and ``specialize``
+    it is specialized for the shapes of these arguments (``spec`` is their
+    key); without ``specialize`` they only show which values are arrays.
+    ``mutable``: parameters that hold arrays or lists in this call."""
     code = getattr(fn, "__code__", None)
     if getattr(fn, "__self__", None) is not None:  # a bound method: self.f() resolves in the object's class
         code = (code, type(fn.__self__))
     key = (code, id(getattr(fn, "__globals__", None)), _closure_key(fn), tuple(wrt),
-           tuple(sorted(kinds.items())), debug_stack, spec if args is not None else None, keep_value, single,
-           mutable)
+           tuple(sorted(kinds.items())), debug_stack, spec if args is not None and specialize else None,
+           keep_value, single, mutable, specialize and args is not None)
     with _LOCK:
         c = _CACHE.get(key)
         if c is not None and c.version == TABLE.version and all(g.get(n) is obj for g, n, obj in c.deps):
             return c
         c = _reported(lambda: driver.compile_adjoint(fn, wrt, kinds, debug_stack=debug_stack, args=args,
                                                      kwargs=kwargs, keep_value=keep_value, single=single,
-                                                     mutable=mutable))
+                                                     mutable=mutable, specialize=specialize))
         _CACHE[key] = c
         return c
 

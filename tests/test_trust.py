@@ -470,3 +470,18 @@ def test_more_generator_findings(f, args):
     value, _ = srcdiff.value_and_grad(f, wrt=wrt)(*args)
     assert value == pytest.approx(f(*args))
     assert max(srcdiff.check_grad(f, *args, wrt=wrt).values()) < 1e-7
+
+
+def inplace_in_a_late_iteration(x, n):
+    for i in range(n):
+        if i == 5:  # runs in the 6th iteration only: the probe stops after 3
+            w = np.sin(x) * 1.0
+            b = w.T
+            w -= 1.0  # NumPy changes b too
+            x = x + b
+    return np.sum(x)
+
+
+def test_inplace_change_in_code_the_probe_did_not_run_is_refused():
+    with pytest.raises(srcdiff.SrcdiffError, match="another name for the memory of w"):
+        srcdiff.grad(inplace_in_a_late_iteration)(np.array([0.5, 1.0]), 8)

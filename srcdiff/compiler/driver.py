@@ -178,6 +178,12 @@ class CompileUnit:
         self.specs[key] = spec
         ctx = self.context(f, {})
         runs = [probe(f, a, k) for a, k in calls] if sig is not None else []
+        if sig is None:  # calls of several shapes: shape-generic, the probes only say which values are arrays
+            typed = [probe(f, a, k) for a, k in calls or []]
+            if typed and all(r is not None for r in typed):
+                ctx.mutable |= set().union(*(r.mutable for r in typed))
+            else:
+                ctx.mutable |= _every_name(f)
         defs = self.compile_function(f, list(varied), ctx, runs, mode="helper", spec=spec)
         grp = self.group(f.source.globals)
         grp["defs"].extend(defs)
@@ -191,7 +197,7 @@ class CompileUnit:
         the probes' shapes, the mutation checks, activity without the values the
         result provably does not depend on, then the transform."""
         self.record_deps(f)
-        _apply_probes(ctx, runs)
+        _apply_probes(ctx, runs, f)
         mutation.check(f, ctx.shapes, ctx.mutable)
         ctx.copy_views = mutation.views_to_copy(f, ctx.shapes)
         act = _cut_invariant(f, wrt, analyze(f, wrt), ctx)
@@ -232,7 +238,19 @@ class CompileUnit:
         return built, "\n\n".join(sources)
 
 
-def _apply_probes(ctx: Context, runs: list[Probed | None]) -> None:
+def _every_name(f: ir.Function) -> set[str]:
+    """Every name the function assigns or takes: what may hold an array when
+    the probe could not run (x op= e on any of them may change it in place)."""
+    out = set(f.params)
+    for s in ir.walk(f.body):
+        if isinstance(s, ir.Assign):
+            out.add(s.target)
+        elif isinstance(s, ir.Unpack):
+            out.update(s.targets)
+    return out
+
+
+def _apply_probes(ctx: Context, runs: list[Probed | None], f: ir.Function) -> None:
     """What the probe runs of a function (one for the main function, one per
     recorded call for a helper) let the transform rely on: shapes all runs
     agree on, values always float arrays, and what any run saw."""
@@ -240,6 +258,7 @@ def _apply_probes(ctx: Context, runs: list[Probed | None]) -> None:
         return
     ctx.shapes = merge(runs)
     if any(r is None for r in runs):
+        ctx.mutable |= _every_name(f)  # nothing is known: any value may be an array
         return
     ctx.float_arrays = set.intersection(*(set(r.float_arrays) for r in runs))
     ctx.helper_calls = {}
@@ -257,19 +276,22 @@ def _cut_invariant(f: ir.Function, wrt: list[str], act: Activity, ctx: Context) 
 
 def compile_adjoint(fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool = False,
                     args: tuple | None = None, kwargs: dict | None = None, keep_value: bool = True,
-                    single: bool = False, mutable: frozenset[str] = frozenset()) -> Compiled:
+                    single: bool = False, mutable: frozenset[str] = frozenset(),
+                    specialize: bool = True) -> Compiled:
     """Generate, compile and link the adjoint of ``fn`` w.r.t. the parameters
     ``wrt``.  The result's ``fn`` returns the gradient (one, or a tuple when
     not ``single``), preceded by f's value when ``keep_value``.  ``mutable``
-    names parameters known to hold arrays or lists."""
+    names parameters known to hold arrays or lists.  ``args`` are probed for
+    the shapes of the values (``specialize``) or only for which are arrays."""
     f = front(fn)
     with site.compiling(f.source):
-        return _compile_main(f, fn, wrt, kinds, debug_stack, args, kwargs, keep_value, single, mutable)
+        return _compile_main(f, fn, wrt, kinds, debug_stack, args, kwargs, keep_value, single, mutable,
+                             specialize)
 
 
 def _compile_main(f: ir.Function, fn: Any, wrt: list[str], kinds: dict[str, str], debug_stack: bool,
                   args: tuple | None, kwargs: dict | None, keep_value: bool, single: bool,
-                  mutable: frozenset[str]) -> Compiled:
+                  mutable: frozenset[str], specialize: bool) -> Compiled:
     unit = CompileUnit(debug_stack)
     unit.taken |= f.names
     base = f.name if f.name.isidentifier() and f.name != "lambda" else "f"
@@ -279,11 +301,14 @@ def _compile_main(f: ir.Function, fn: Any, wrt: list[str], kinds: dict[str, str]
     ctx.single = single
     ctx.mutable |= mutable
     runs: list[Probed | None] = []
-    if args is not None:
+    if args is not None and specialize:
         bound = dict(zip(f.params, args)) | dict(kwargs or {})
         ctx.dtypes = {p: v.dtype.name for p, v in bound.items()
                       if type(v) is np.ndarray and v.dtype.kind == "f" and v.dtype != np.float64}
         runs = [probe(f, args, kwargs or {})]
+    elif args is not None:  # shape-generic code: the probe only says which values are arrays
+        run = probe(f, args, kwargs or {})
+        ctx.mutable |= run.mutable if run is not None else _every_name(f)
     fdef = unit.compile_function(f, wrt, ctx, runs, mode="main", gen_name=gen_name)
     grp = unit.group(f.source.globals)
     # the main function first, then helpers

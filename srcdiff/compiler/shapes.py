@@ -212,9 +212,11 @@ def _probe(fn: ir.Function, args: tuple, kwargs: dict, truncate: bool) -> Probed
         if i in seen:
             by_name.setdefault(name, set()).update(seen[i])
     unexecuted = _infer_unexecuted(p, seen, by_name)
-    float_arrays = {n for n, shs in by_name.items() if shs and all(sh.float_array for sh in shs)}
+    # (a value some statement that did not run may assign is not known to be a float array,
+    # and may be an array: x op= e on it might change it in place)
+    float_arrays = {n for n, shs in by_name.items() if shs and all(sh.float_array for sh in shs)} - unexecuted
     mutable = {n for n, shs in by_name.items() if any(sh.kind == "array" or (sh.kind, sh.shape) == ("container", "list")
-                                                      for sh in shs)}
+                                                      for sh in shs)} | unexecuted
     return Probed(stable_shapes(fn, by_name, unexecuted), {id(p.calls[i]): c for i, c in calls.items()},
                   float_arrays, mutable)
 
