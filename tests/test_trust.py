@@ -475,7 +475,7 @@ def test_more_generator_findings(f, args):
 def inplace_in_a_late_iteration(x, n):
     for i in range(n):
         if i == 5:  # runs in the 6th iteration only: the probe stops after 3
-            w = np.sin(x) * 1.0
+            w = np.concatenate([np.sin(x), x])[:2] * 1.0  # (a shape the probe cannot work out)
             b = w.T
             w -= 1.0  # NumPy changes b too
             x = x + b
