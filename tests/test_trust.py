@@ -485,3 +485,16 @@ def inplace_in_a_late_iteration(x, n):
 def test_inplace_change_in_code_the_probe_did_not_run_is_refused():
     with pytest.raises(srcdiff.SrcdiffError, match="another name for the memory of w"):
         srcdiff.grad(inplace_in_a_late_iteration)(np.array([0.5, 1.0]), 8)
+
+
+def lambda_in_a_discarded_expression_and_an_fstring(x, mode="a"):
+    sq = lambda z: z * z  # noqa: E731
+    label = f"x={sq(x):.3f} mode={mode!r}"
+    np.sum(sq(x) * 2.0)  # value unused
+    if len(label) > 1000:
+        x = x * 2.0
+    return sq(x) * 3.0
+
+
+def test_lambda_called_in_a_discarded_expression_and_an_fstring():
+    assert srcdiff.grad(lambda_in_a_discarded_expression_and_an_fstring)(2.0) == pytest.approx(12.0)

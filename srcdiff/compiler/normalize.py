@@ -387,6 +387,12 @@ class Normalizer:
                                                                         "fill", "resize", "setdefault"):
             raise self.error(f"in-place .{v.func.attr}() on a variable is not supported", s,
                              hint="build a new value instead (append is supported)")
+        # a call of something that exists only in the compiler's view (a lambda, a partial or a def
+        # of this function, which are inlined or lifted): computed like any expression, result unused
+        rewritten = set(self.lambdas) | set(self.partials) | set(getattr(self.src, "lifted", {}))
+        if any(isinstance(n, ast.Name) and n.id in rewritten and n.id not in self.current for n in ast.walk(v)):
+            self.atom(v)
+            return
         # evaluated for side effects only (print, logging ...)
         self.emit(ir.Expr(node=self.rename_expr_stmt(s), line=s.lineno))
 
@@ -862,7 +868,15 @@ class Normalizer:
                 raise self.error("dict unpacking (**) is not supported", e)
             return ast.Dict(keys=[self.atom(k) for k in e.keys], values=[self.atom(v) for v in e.values])
         if isinstance(e, ast.JoinedStr):
-            return self.rename_expr(e)
+            # f"{expr:spec}": each expr computed like any other (it may call a lambda of this function)
+            parts = []
+            for part in e.values:
+                if isinstance(part, ast.FormattedValue):
+                    part = ast.FormattedValue(value=self.atom(part.value), conversion=part.conversion,
+                                              format_spec=self.rename_expr(part.format_spec)
+                                              if part.format_spec is not None else None)
+                parts.append(part)
+            return ast.JoinedStr(values=parts)
         if isinstance(e, ast.Lambda):
             raise self.error("a lambda can only be assigned to a name and called", e,
                              hint="assign it first: f = lambda x: ..., then call f(...)")
