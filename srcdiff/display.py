@@ -242,15 +242,9 @@ class _Dot:
         self.out: list[str] = []
         self.edges: list[str] = []
         self.count = 0
-        local = set(self.fn.params)
+        local = ir.local_names(self.fn)
         for s in ir.walk(self.fn.body):
-            if isinstance(s, ir.Assign):
-                local.add(s.target)
-            elif isinstance(s, ir.Unpack):
-                local.update(s.targets)
-            elif isinstance(s, ir.For):
-                local.add(s.target)
-            elif isinstance(s, (ir.Append,)):
+            if isinstance(s, (ir.Append,)):
                 local.add(s.lst)
             elif isinstance(s, ir.SetItem):
                 local.add(s.target)

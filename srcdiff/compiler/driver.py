@@ -85,15 +85,7 @@ def _module_name(f: ir.Function, preferred: str, obj: Any, taken: set[str]) -> s
 
 
 def _local_names(f: ir.Function) -> set[str]:
-    out = set(f.params)
-    for s in ir.walk(f.body):
-        if isinstance(s, ir.Assign):
-            out.add(s.target)
-        elif isinstance(s, ir.Unpack):
-            out.update(s.targets)
-        elif isinstance(s, ir.For):
-            out.add(s.target)
-    return out
+    return ir.local_names(f)
 
 
 class CompileUnit:
@@ -241,13 +233,7 @@ class CompileUnit:
 def _every_name(f: ir.Function) -> set[str]:
     """Every name the function assigns or takes: what may hold an array when
     the probe could not run (x op= e on any of them may change it in place)."""
-    out = set(f.params)
-    for s in ir.walk(f.body):
-        if isinstance(s, ir.Assign):
-            out.add(s.target)
-        elif isinstance(s, ir.Unpack):
-            out.update(s.targets)
-    return out
+    return ir.local_names(f)
 
 
 def _apply_probes(ctx: Context, runs: list[Probed | None], f: ir.Function) -> None:

@@ -183,6 +183,19 @@ def walk(stmts: list):
             yield from walk(s.body)
 
 
+def local_names(fn: Function) -> set[str]:
+    """The function's parameters and every name a statement assigns (loop indices too)."""
+    out = set(fn.params)
+    for s in walk(fn.body):
+        if isinstance(s, Assign):
+            out.add(s.target)
+        elif isinstance(s, Unpack):
+            out.update(s.targets)
+        elif isinstance(s, For):
+            out.add(s.target)
+    return out
+
+
 def names_in(expr: ast.AST) -> list[str]:
     return [n.id for n in ast.walk(expr) if isinstance(n, ast.Name)]
 

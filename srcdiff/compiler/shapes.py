@@ -420,14 +420,7 @@ def _sized_by_values(fn: ir.Function, shapes: dict[str, set], local: set[str]) -
 def _unstable(fn: ir.Function, shapes: dict[str, set], bad: set[str]) -> set[str]:
     """Names whose shape may change while input shapes stay the same (``bad``:
     known so already)."""
-    local = set(fn.params)
-    for s in ir.walk(fn.body):
-        if isinstance(s, ir.Assign):
-            local.add(s.target)
-        elif isinstance(s, ir.Unpack):
-            local.update(s.targets)
-        elif isinstance(s, ir.For):
-            local.add(s.target)
+    local = ir.local_names(fn)
     for s in ir.walk(fn.body):
         if isinstance(s, ir.Append):
             bad.add(s.lst)
