@@ -498,3 +498,46 @@ def lambda_in_a_discarded_expression_and_an_fstring(x, mode="a"):
 
 def test_lambda_called_in_a_discarded_expression_and_an_fstring():
     assert srcdiff.grad(lambda_in_a_discarded_expression_and_an_fstring)(2.0) == pytest.approx(12.0)
+
+
+def layer(x, W):
+    return np.tanh(x @ W)
+
+
+def scaled_helper_result(x, W):
+    h = layer(x, W)  # a helper that returns a new array: changing it in place is fine
+    h *= 2.0
+    return np.sum(h * h)
+
+
+def identity_helper(a):
+    return a
+
+
+def scaled_argument_through_helper(x, W):
+    h = identity_helper(W)  # the caller's array itself: refused
+    h *= 2.0
+    return np.sum(x @ h)
+
+
+def test_inplace_change_of_a_helper_result():
+    x, W = np.ones((2, 3)), np.full((3, 2), 0.1)
+    assert max(srcdiff.check_grad(scaled_helper_result, x, W, wrt=(0, 1)).values()) < 1e-7
+    with pytest.raises(srcdiff.SrcdiffError, match="may share memory"):
+        srcdiff.grad(scaled_argument_through_helper, wrt=1)(x, W)
+
+
+def h_twice(a, b):
+    return a * b
+
+
+def assign_into_an_array_a_helper_read(x):
+    out = np.array([x, x, x]) * 1.0
+    for i in range(3):
+        out[i] += h_twice(out, out)[i] * x  # the helper's backward pass reads out as it was
+    return np.sum(out)
+
+
+def test_assignment_into_an_array_a_helper_keeps_is_refused():
+    with pytest.raises(srcdiff.SrcdiffError, match="another name for the memory of out"):
+        srcdiff.grad(assign_into_an_array_a_helper_read)(-0.42)

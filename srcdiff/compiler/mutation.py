@@ -18,10 +18,15 @@ from __future__ import annotations
 
 import ast
 import operator
+import weakref
+from typing import Any
 
 from ..rules import TABLE
 from . import ir
+from .frontend import parse_function
+from .graph import Resolver
 from .ir import NO_SHAPE
+from .normalize import normalize
 
 
 def inplace_changes(fn: ir.Function, mutable: set[str]) -> list[tuple[ir.Assign, str]]:
@@ -71,8 +76,10 @@ def check(fn: ir.Function, shapes: dict[str, tuple], mutable: set[str] = frozens
                                 "repeat a position, and NumPy keeps only one of those writes", lineno=s.line,
                                 hint="use a boolean mask, slices, or a loop over the positions")
     inplace_targets = {t for st, t in changes if isinstance(st, ir.Assign)}
+    set_targets = {s.target for s in sets}
     for st in ir.walk(fn.body):
-        if isinstance(st, ir.Assign) and st.target in targets and not _fresh(st):
+        if isinstance(st, ir.Assign) and st.target in targets and \
+                not _fresh(st, helpers=st.target not in set_targets):
             if st.target in inplace_targets:
                 what = f"{_user(st.target)} op= ... changes {_user(st.target)} in place, and"
             else:
@@ -212,9 +219,13 @@ def _describe(st, temps: set[str] = frozenset()) -> str:
     return "this statement"
 
 
-def _fresh(st: ir.Assign) -> bool:
+def _fresh(st: ir.Assign, helpers: bool = False) -> bool:
     """Does ``st`` always make a new array (never a view or another name)?
-    The rule (or the non-differentiable function) says so in its facts."""
+    The rule (or the non-differentiable function) says so in its facts.
+    ``helpers``: a helper's result counts when the helper returns a new array
+    - only for ``x op= e``, which srcdiff computes as a new array: the
+    helper's backward pass keeps its result (and its arguments) and reads
+    them again, so an assignment into them (``x[i] = v``) is never fresh."""
     op = st.op
     if op is None:
         return False
@@ -222,7 +233,51 @@ def _fresh(st: ir.Assign) -> bool:
         return True
     if op.kind == "nondiff":
         return TABLE.facts_of(op.callee).result == "fresh"
+    if op.kind == "helper":
+        return helpers and _helper_returns_fresh(op.callee)
     return op.kind == "rule" and op.rule.facts.result == "fresh"
+
+
+_HELPER_FRESH: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _helper_returns_fresh(fn: Any, depth: int = 0) -> bool:
+    """Does the user's helper ``fn`` always return a new array (``return
+    np.tanh(...)``), never one of its arguments or a view of one?  Read from
+    its own normalized code; anything unclear (no source, a container, a
+    helper nested deeper than a few calls) is not fresh."""
+    try:
+        known = _HELPER_FRESH.get(fn)
+    except TypeError:
+        return False
+    if known is not None:
+        return known
+    fresh = False
+    if depth < 4:
+        try:
+            f = normalize(parse_function(fn))
+            Resolver(f).run()
+        except Exception:  # noqa: BLE001 - compiling it for real reports what is wrong with it
+            f = None
+        if f is not None and isinstance(f.result, ast.Name) and f.result.id not in f.params:
+            res = f.result.id
+            defs = [st for st in ir.walk(f.body) if res in _written_by(st)]
+            fresh = bool(defs) and all(
+                isinstance(st, ir.Assign) and st.op is not None and
+                (_fresh(st) if st.op.kind != "helper" else _helper_returns_fresh(st.op.callee, depth + 1))
+                for st in defs)
+    _HELPER_FRESH[fn] = fresh
+    return fresh
+
+
+def _written_by(st) -> list[str]:
+    if isinstance(st, ir.Assign):
+        return [st.target]
+    if isinstance(st, ir.Unpack):
+        return list(st.targets)
+    if isinstance(st, ir.For):
+        return [st.target]
+    return []
 
 
 def _aliases(st, targets: set[str], shapes: dict) -> list[str]:
